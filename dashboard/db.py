@@ -1,0 +1,50 @@
+"""Engine set-up: SQLite pragmas and explicit transactions, PostgreSQL as it comes."""
+
+from flask import Flask
+from flask import has_request_context
+from flask import request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .extensions import db
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def begin_statement() -> str:
+    """BEGIN IMMEDIATE for anything that may write; a plain BEGIN for read-only requests.
+
+    A deferred transaction that later writes fails at once with "database is locked" when
+    another connection holds the write lock, whatever busy_timeout says; IMMEDIATE takes the
+    lock at the start and so waits its turn. CLI commands and scripts count as writers.
+    """
+    if has_request_context() and request.method in SAFE_METHODS:
+        return "BEGIN"
+    return "BEGIN IMMEDIATE"
+
+
+def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    """Install the pragmas and transaction handling on every new SQLite connection."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Take transaction control away from pysqlite so the begin event below decides.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql(begin_statement())
+
+
+def init_engine(app: Flask) -> None:
+    """Configure the engine lazily: nothing connects until the first query (after any fork)."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        configure_sqlite(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
