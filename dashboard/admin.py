@@ -1,14 +1,22 @@
 """Flask-Admin set-up: the admin shell, guarded by Flask-Login and roles."""
 
+from types import SimpleNamespace
+
 from flask import Flask
 from flask import abort
+from flask import request
 from flask_admin import Admin
 from flask_admin import AdminIndexView
 from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
+from sqlalchemy import inspect
+from werkzeug.exceptions import HTTPException
 
+from . import roles
+from . import sessions
+from .db import SAFE_METHODS
 from .extensions import db
 from .extensions import login_manager
 from .models import STAFF_ROLES
@@ -16,18 +24,83 @@ from .models import User
 
 
 class StaffOnly:
-    """Mixin: a view that only signed-in staff (admin, editor, viewer) may open."""
+    """Mixin: a view that only signed-in staff may open, and only admins and editors may change.
+
+    Viewers get 403 on every write (any non-GET request and Flask-Admin's create/edit/delete/
+    action pages). Flask-Admin's own model writes go through the rules in dashboard/roles.py
+    (on_model_change/on_model_delete below), and a role change or deactivation ends the
+    account's sessions.
+    """
 
     allowed_roles: tuple[str, ...] = STAFF_ROLES
+    write_endpoints = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update"})
 
     def is_accessible(self) -> bool:
         return current_user.is_authenticated and current_user.role in self.allowed_roles
+
+    def _is_write(self) -> bool:
+        endpoint = (request.endpoint or "").rpartition(".")[2]
+        return request.method not in SAFE_METHODS or endpoint in self.write_endpoints
+
+    def _handle_view(self, name, **kwargs):
+        """Flask-Admin's per-request guard: login and staff role, then the write permission."""
+        refused = super()._handle_view(name, **kwargs)
+        if refused is not None:
+            return refused
+        if self._is_write() and not roles.can_write(current_user):
+            abort(403, "Your role can only view accounts.")
+        return None
 
     def inaccessible_callback(self, name, **kwargs):
         """Anonymous visitors go to the login page; signed-in users without the role get 403."""
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
         abort(403)
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        """A refusal from the role rules is a 403, not a flashed 'failed to save'."""
+        if isinstance(exc, HTTPException):
+            db.session.rollback()
+            raise exc
+        return super().handle_view_exception(exc)
+
+    def on_model_change(self, form, model, is_created: bool) -> None:
+        """Apply the role rules to Flask-Admin's create and edit forms."""
+        if is_created:
+            denial = roles.create_denial(current_user, model.role)
+        else:
+            denial = roles.edit_denial(current_user, _stored(model), _changes(model))
+        if denial:
+            abort(403, denial)
+        if not is_created and {"role", "is_active"} & set(_changes(model)):
+            sessions.revoke(model)
+        super().on_model_change(form, model, is_created)
+
+    def on_model_delete(self, model) -> None:
+        """Apply the role rules to Flask-Admin's delete."""
+        denial = roles.delete_denial(current_user, model)
+        if denial:
+            abort(403, denial)
+        super().on_model_delete(model)
+
+
+def _changes(model) -> dict:
+    """The role/is_active values a pending edit would set, for the fields it changes."""
+    changes = {}
+    for field in ("role", "is_active"):
+        history = inspect(model).attrs[field].history
+        if history.has_changes():
+            changes[field] = getattr(model, field)
+    return changes
+
+
+def _stored(model):
+    """A stand-in for the account as stored (before this edit), for the role rules."""
+    values = {"id": model.id}
+    for field in ("role", "is_active"):
+        history = inspect(model).attrs[field].history
+        values[field] = history.deleted[0] if history.deleted else getattr(model, field)
+    return SimpleNamespace(**values)
 
 
 class HomeView(StaffOnly, AdminIndexView):
