@@ -242,7 +242,9 @@ def test_admin_sets_another_password_and_ends_their_sessions(app, make_user):
     client = signed_in(app, admin)
     url = f"/account/users/{target.id}/password"
     token = AuthActions(client).csrf(url)
-    response = client.post(url, data={"csrf_token": token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    response = client.post(
+        url, data={"csrf_token": token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
     assert response.status_code == 303
     assert target_client.get("/admin/").status_code == 302
     assert client.get("/admin/").status_code == 200
@@ -256,7 +258,9 @@ def test_only_admins_set_another_password(app, make_user, role):
     url = f"/account/users/{target.id}/password"
     assert client.get(url).status_code == 403
     token = AuthActions(client).csrf()
-    response = client.post(url, data={"csrf_token": token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    response = client.post(
+        url, data={"csrf_token": token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
     assert response.status_code == 403
     with app.app_context():
         assert db.session.get(User, target.id).password_hash == target.password_hash
