@@ -32,8 +32,8 @@ class Case:
 def account(target: str, **changes) -> dict:
     """Flask-Admin's user form for an existing target, with some fields changed."""
     values = {
-        "username": "{%s_username}" % target,
-        "email": "{%s_username}@example.com" % target,
+        "username": "{" + target + "_username}",
+        "email": "{" + target + "_username}@example.com",
         "full_name": "Some Name",
         "role": target.split("_")[-1],
         "is_active": "y",
