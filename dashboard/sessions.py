@@ -20,7 +20,6 @@ from flask import url_for
 from flask_login import logout_user
 
 from .htmx import hx_redirect
-from .htmx import is_htmx
 from .models import User
 from .models import utcnow
 
@@ -100,9 +99,18 @@ def enforce_timeouts():
     return None
 
 
+def htmx_fetch() -> bool:
+    """True for any request htmx made (partial, full-page or history restore).
+
+    htmx 4 fetches with redirect "follow": a 3xx would be followed inside fetch and the target
+    page swapped in, whatever the request type, so every such request needs HX-Redirect.
+    """
+    return request.headers.get("HX-Request") == "true"
+
+
 def current_page_path() -> str:
     """The page the user is on: for HTMX the page that sent the request, else this URL."""
-    current = request.headers.get("HX-Current-URL") if is_htmx() else None
+    current = request.headers.get("HX-Current-URL") if htmx_fetch() else None
     if current:
         parts = urlsplit(current)
         return parts.path + (f"?{parts.query}" if parts.query else "")
@@ -119,8 +127,8 @@ def reauth_response():
     from .auth.redirects import safe_next
 
     target = url_for("auth.reauth", next=safe_next(current_page_path()))
-    if is_htmx():
-        response = current_app.make_response(("Please confirm your password to continue.", 401))
+    if htmx_fetch():
+        response = current_app.make_response(("", 204))
         return hx_redirect(response, target)
     return redirect(target, 303)
 

@@ -83,6 +83,6 @@ def test_htmx_header_token_is_accepted(app, signed_in_admin):
     client = signed_in_admin
     token = AuthActions(client).csrf()
     response = client.post("/logout", headers={"HX-Request": "true", "X-CSRFToken": token})
-    assert response.status_code == 200
+    assert response.status_code == 204
     assert response.headers["HX-Redirect"] == "/login"
     assert client.get("/admin/").status_code == 302

@@ -25,7 +25,6 @@ from .. import throttle
 from ..extensions import db
 from ..extensions import login_manager
 from ..htmx import hx_redirect
-from ..htmx import is_htmx
 from ..models import User
 from ..models import utcnow
 from . import bp
@@ -34,7 +33,6 @@ from .redirects import safe_next
 
 LOGIN_FAILED = "Invalid username or password."
 THROTTLED = "Too many failed sign-in attempts. Please wait {minutes} before trying again."
-SIGN_IN_NEEDED = "Please sign in to continue."
 
 
 class LoginForm(FlaskForm):
@@ -67,17 +65,18 @@ def unauthorized():
     """Send anonymous visitors to the login page, keeping where they were as `next`.
 
     htmx 4 fetches with redirect "follow", so a 3xx would be followed silently and the login
-    page swapped into the table; an HTMX request gets 401 plus HX-Redirect instead, which
-    htmx turns into a full-page navigation.
+    page swapped into the table; an HTMX request gets 204 plus HX-Redirect instead, which
+    htmx turns into a full-page navigation (204, not 401: Chrome logs every 4xx fetch as a
+    console error, and nothing is to be swapped anyway).
     """
-    if is_htmx():
+    if sessions.htmx_fetch():
         current = request.headers.get("HX-Current-URL")
         next_path = safe_next(path_of(current)) if current else None
     else:
         next_path = safe_next(request.full_path.rstrip("?")) if request.method == "GET" else None
     login_url = url_for("auth.login", next=next_path)
-    if is_htmx():
-        response = current_app.make_response((SIGN_IN_NEEDED, 401))
+    if sessions.htmx_fetch():
+        response = current_app.make_response(("", 204))
         return hx_redirect(response, login_url)
     return redirect(login_url)
 
@@ -143,7 +142,8 @@ def login():
     )
     db.session.commit()
     flash(LOGIN_FAILED, "error")
-    return render_template("auth/login.html", form=form), 401
+    # 200, the same for every kind of refusal; a 4xx page load shows as a console error.
+    return render_template("auth/login.html", form=form), 200
 
 
 @bp.post("/logout")
@@ -156,8 +156,8 @@ def logout():
     db.session.commit()
     logout_user()
     session.clear()
-    if is_htmx():
-        return hx_redirect(current_app.make_response(("Signed out.", 200)), url_for("auth.login"))
+    if sessions.htmx_fetch():
+        return hx_redirect(current_app.make_response(("", 204)), url_for("auth.login"))
     return redirect(url_for("auth.login"), 303)
 
 
@@ -186,4 +186,4 @@ def reauth():
     audit.record("reauth_failed", current_user.id)
     db.session.commit()
     flash("That password is not right.", "error")
-    return render_template("auth/reauth.html", form=form), 401
+    return render_template("auth/reauth.html", form=form), 200
