@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 from flask import Flask
 from flask import abort
+from flask import has_request_context
 from flask import request
 from flask_admin import Admin
 from flask_admin import AdminIndexView
@@ -42,6 +43,20 @@ class StaffOnly:
         endpoint = (request.endpoint or "").rpartition(".")[2]
         return request.method not in SAFE_METHODS or endpoint in self.write_endpoints
 
+    # Flask-Admin reads these to show or hide its Create/Edit/Delete buttons; they follow the
+    # signed-in role (outside a request, the class defaults apply).
+    @property
+    def can_create(self) -> bool:
+        return _role_in("admin", "editor")
+
+    @property
+    def can_edit(self) -> bool:
+        return _role_in("admin", "editor")
+
+    @property
+    def can_delete(self) -> bool:
+        return _role_in("admin")
+
     def _handle_view(self, name, **kwargs):
         """Flask-Admin's per-request guard: login and staff role, then the write permission."""
         refused = super()._handle_view(name, **kwargs)
@@ -49,6 +64,11 @@ class StaffOnly:
             return refused
         if self._is_write() and not roles.can_write(current_user):
             abort(403, "Your role can only view accounts.")
+        flag = {"create_view": "can_create", "edit_view": "can_edit", "delete_view": "can_delete"}.get(name)
+        if flag and not getattr(self, flag, True):
+            abort(403, "Your role cannot do this.")
+        if name == "action_view" and not self.is_action_allowed(request.form.get("action", "")):
+            abort(403, "Your role cannot do this.")
         return None
 
     def inaccessible_callback(self, name, **kwargs):
@@ -82,6 +102,13 @@ class StaffOnly:
         if denial:
             abort(403, denial)
         super().on_model_delete(model)
+
+
+def _role_in(*allowed: str) -> bool:
+    """True if the signed-in user has one of these roles (or outside a signed-in request)."""
+    if not has_request_context() or not current_user.is_authenticated:
+        return True
+    return current_user.role in allowed
 
 
 def _changes(model) -> dict:

@@ -225,3 +225,19 @@ def test_role_change_through_flask_admin_ends_the_accounts_sessions(app, client_
     }
     assert admin.post(f"/admin/user/edit/?id={target.id}", data=data).status_code == 302
     assert target_client.get("/admin/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("role", "create", "edit", "delete"),
+    [("viewer", False, False, False), ("editor", True, True, False), ("admin", True, True, True)],
+)
+def test_buttons_a_role_cannot_use_are_not_shown(client_as, make_user, role, create, edit, delete):
+    member = make_user("member")
+    client = client_as(role)
+    listing = client.get("/admin/user/").get_data(as_text=True)
+    assert ('href="/admin/user/new/' in listing) is create
+    assert (f"/admin/user/edit/?id={member.id}" in listing) is edit
+    assert ('title="Delete Record"' in listing) is delete
+    assert ('data-model-action="delete"' in listing) is delete
+    details = client.get(f"/admin/user/details/?id={member.id}").get_data(as_text=True)
+    assert (f"/admin/user/edit/?id={member.id}" in details) is edit

@@ -94,3 +94,15 @@ def test_flask_admin_delete_confirm_works_without_inline_handlers(live_server, p
         row.get_by_title("Delete Record").click()
     with app.app_context():
         assert db.session.get(User, member.id) is None
+
+
+def test_change_own_password_in_the_browser(live_server, page, make_user):
+    user = make_user("viewer")
+    sign_in(page, live_server, user.username)
+    page.get_by_role("link", name="Password").click()
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password", exact=True).fill("my new long passphrase")
+    page.get_by_label("Repeat new password").fill("my new long passphrase")
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_url(re.compile(r"/admin/$"))
+    assert "password has been changed" in page.content()
