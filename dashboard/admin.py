@@ -92,6 +92,9 @@ class StaffOnly:
             denial = roles.edit_denial(current_user, _stored(model), _changes(model))
         if denial:
             abort(403, denial)
+        role_changes = is_created and model.role != "member" or "role" in _changes(model)
+        if role_changes and not sessions.login_is_recent():
+            abort(sessions.reauth_response())  # a role change needs a sign-in in REAUTH_WINDOW
         if not is_created and {"role", "is_active"} & set(_changes(model)):
             sessions.revoke(model)
         super().on_model_change(form, model, is_created)

@@ -241,3 +241,36 @@ def test_buttons_a_role_cannot_use_are_not_shown(client_as, make_user, role, cre
     assert ('data-model-action="delete"' in listing) is delete
     details = client.get(f"/admin/user/details/?id={member.id}").get_data(as_text=True)
     assert (f"/admin/user/edit/?id={member.id}" in details) is edit
+
+
+def test_role_change_needs_a_recent_sign_in(app, client_as, make_user, monkeypatch):
+    from datetime import timedelta
+
+    from dashboard import sessions
+    from dashboard.models import utcnow
+
+    later = utcnow() + timedelta(minutes=20)
+    target = make_user("viewer")
+    admin = client_as("admin")
+    token = AuthActions(admin).csrf()
+    monkeypatch.setattr(sessions, "now", lambda: later)
+    data = {
+        "username": target.username,
+        "email": target.email,
+        "full_name": target.full_name,
+        "role": "editor",
+        "is_active": "y",
+        "csrf_token": token,
+    }
+    before = snapshot(app)
+    response = admin.post(
+        f"/admin/user/edit/?id={target.id}",
+        data=data,
+        headers={"Referer": f"http://localhost/admin/user/edit/?id={target.id}"},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/reauth?next=/admin/user/edit/")
+    assert snapshot(app) == before
+    data["role"] = "viewer"
+    data["full_name"] = "Only A Rename"
+    assert admin.post(f"/admin/user/edit/?id={target.id}", data=data).status_code == 302
