@@ -12,6 +12,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import delete
 from sqlalchemy import select
+from sqlalchemy import text
 
 from . import sessions
 from .extensions import db
@@ -42,8 +43,24 @@ def _window() -> timedelta:
     return current_app.config["LOGIN_THROTTLE_WINDOW"]
 
 
+def _serialize(keys: list[str]) -> None:
+    """Make concurrent attempts on the same keys take turns until this transaction ends.
+
+    Without it, two attempts could both count "limit - 1" failures and both go ahead. SQLite
+    needs nothing: write requests begin with BEGIN IMMEDIATE, which already takes turns.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        for key in sorted(keys):  # one order everywhere, so two attempts cannot deadlock
+            db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+
+
 def retry_after(username: str, address: str | None) -> int | None:
-    """Seconds until this username and address may try again, or None if they may now."""
+    """Seconds until this username and address may try again, or None if they may now.
+
+    Call it at the start of the sign-in's transaction: it also makes concurrent attempts on
+    the same username or address wait for each other, so the limit is exact.
+    """
+    _serialize([key for key, _limit in _limits(username, address)])
     now = sessions.now()
     since = now - _window()
     waits = []
