@@ -94,6 +94,8 @@ def enforce_timeouts():
         logout_user()
         session.clear()
         flash(EXPIRED_MESSAGE, "info")
+        if request.endpoint == "auth.login":
+            return None  # already where the user is being sent
         return current_app.login_manager.unauthorized()
     session[SEEN] = _stamp()
     return None

@@ -278,3 +278,12 @@ def test_revoke_helper_ends_sessions(app, make_user):
         sessions.revoke(db.session.get(User, user.id))
         db.session.commit()
     assert goes_to_login(client.get("/admin/"))
+
+
+def test_expired_session_opening_login_shows_the_form(app, make_user, clock):
+    client = signed_in(app, make_user("admin"))
+    clock.advance(hours=1)
+    response = client.get("/login")
+    assert response.status_code == 200
+    assert sessions.EXPIRED_MESSAGE in response.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302
