@@ -1,7 +1,5 @@
 """Flask-Admin set-up: the admin shell, guarded by Flask-Login and roles."""
 
-from types import SimpleNamespace
-
 from flask import Flask
 from flask import abort
 from flask import has_request_context
@@ -11,7 +9,6 @@ from flask_admin import AdminIndexView
 from flask_admin import expose
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
-from sqlalchemy import inspect
 from werkzeug.exceptions import HTTPException
 
 from . import roles
@@ -27,7 +24,7 @@ class StaffOnly:
 
     Viewers get 403 on every write (any non-GET request and Flask-Admin's create/edit/delete/
     action pages). Flask-Admin's own model writes go through the rules in dashboard/roles.py
-    (on_model_change/on_model_delete below), and a role change or deactivation ends the
+    (create_model/update_model/delete_model below), and a role change or deactivation ends the
     account's sessions.
     """
 
@@ -82,27 +79,51 @@ class StaffOnly:
             raise exc
         return super().handle_view_exception(exc)
 
-    def on_model_change(self, form, model, is_created: bool) -> None:
-        """Apply the role rules to Flask-Admin's create and edit forms."""
-        if is_created:
-            denial = roles.create_denial(current_user, model.role)
-        else:
-            denial = roles.edit_denial(current_user, _stored(model), _changes(model))
+    # Flask-Admin's model writes all pass through these three methods, whatever on_model_change
+    # hooks a subclass adds: the role rules answer 403 here, before anything is written.
+    def create_model(self, form):
+        """Create through Flask-Admin's form: role rules, and a recent sign-in to grant staff roles."""
+        role = _form_value(form, "role", "member")
+        denial = roles.create_denial(current_user, role)
         if denial:
             abort(403, denial)
-        role_changes = is_created and model.role != "member" or "role" in _changes(model)
-        if role_changes and not sessions.login_is_recent():
-            abort(sessions.reauth_response())  # a role change needs a sign-in in REAUTH_WINDOW
-        if not is_created and {"role", "is_active"} & set(_changes(model)):
-            sessions.revoke(model)
-        super().on_model_change(form, model, is_created)
+        if role != "member" and not sessions.login_is_recent():
+            abort(sessions.reauth_response())
+        return super().create_model(form)
 
-    def on_model_delete(self, model) -> None:
-        """Apply the role rules to Flask-Admin's delete."""
+    def update_model(self, form, model) -> bool:
+        """Edit through Flask-Admin's form: role rules, re-auth for role changes, sessions revoked."""
+        changes = _form_changes(form, model)
+        denial = roles.edit_denial(current_user, model, changes)
+        if denial:
+            abort(403, denial)
+        if "role" in changes and not sessions.login_is_recent():
+            abort(sessions.reauth_response())
+        if changes:
+            sessions.revoke(model)  # rolled back with the edit if the edit fails
+        return super().update_model(form, model)
+
+    def delete_model(self, model) -> bool:
+        """Delete through Flask-Admin: role rules."""
         denial = roles.delete_denial(current_user, model)
         if denial:
             abort(403, denial)
-        super().on_model_delete(model)
+        return super().delete_model(model)
+
+
+def _form_value(form, name: str, default):
+    field = getattr(form, name, None)
+    return default if field is None else field.data
+
+
+def _form_changes(form, model) -> dict:
+    """The role/is_active values this form would change on the stored account."""
+    changes = {}
+    for name in ("role", "is_active"):
+        value = _form_value(form, name, getattr(model, name))
+        if value != getattr(model, name):
+            changes[name] = value
+    return changes
 
 
 def _role_in(*allowed: str) -> bool:
@@ -110,25 +131,6 @@ def _role_in(*allowed: str) -> bool:
     if not has_request_context() or not current_user.is_authenticated:
         return True
     return current_user.role in allowed
-
-
-def _changes(model) -> dict:
-    """The role/is_active values a pending edit would set, for the fields it changes."""
-    changes = {}
-    for field in ("role", "is_active"):
-        history = inspect(model).attrs[field].history
-        if history.has_changes():
-            changes[field] = getattr(model, field)
-    return changes
-
-
-def _stored(model):
-    """A stand-in for the account as stored (before this edit), for the role rules."""
-    values = {"id": model.id}
-    for field in ("role", "is_active"):
-        history = inspect(model).attrs[field].history
-        values[field] = history.deleted[0] if history.deleted else getattr(model, field)
-    return SimpleNamespace(**values)
 
 
 class HomeView(StaffOnly, AdminIndexView):
