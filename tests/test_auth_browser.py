@@ -78,24 +78,6 @@ def test_htmx_request_after_the_session_ends_navigates_to_login(live_server, pag
     assert page.get_by_role("button", name="Log in").is_visible()
 
 
-def test_flask_admin_delete_confirm_works_without_inline_handlers(live_server, page, make_user, app):
-    """The overridden row_actions.html asks through static JS; dismissing keeps the row."""
-    admin = make_user("admin")
-    member = make_user("member", username="doomed")
-    sign_in(page, live_server, admin.username, start="/admin/user/")
-    row = page.locator("tr", has_text="doomed@example.com")
-    page.once("dialog", lambda dialog: dialog.dismiss())
-    row.get_by_title("Delete Record").click()
-    page.wait_for_load_state("load")
-    with app.app_context():
-        assert db.session.get(User, member.id) is not None
-    page.once("dialog", lambda dialog: dialog.accept())
-    with page.expect_navigation():
-        row.get_by_title("Delete Record").click()
-    with app.app_context():
-        assert db.session.get(User, member.id) is None
-
-
 def test_change_own_password_in_the_browser(live_server, page, make_user):
     user = make_user("viewer")
     sign_in(page, live_server, user.username)
