@@ -27,6 +27,8 @@ from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 from sqlalchemy import inspect
 from werkzeug.datastructures import MultiDict
+from wtforms import SelectChoice
+from wtforms import SelectField
 from wtforms.validators import ValidationError
 
 from . import audit
@@ -36,6 +38,7 @@ from .admin import StaffOnly
 from .extensions import db
 from .htmx import is_htmx
 from .htmx import vary_on_htmx
+from .models import ROLES
 from .models import User
 
 MESSAGE_EVENT = "dashboard:message"
@@ -106,6 +109,8 @@ class UserAdmin(StaffOnly, ModelView):
     )
     can_view_details = True
     page_size = 50
+    form_overrides = {"role": SelectField}
+    form_args = {"role": {"choices": [SelectChoice(role) for role in ROLES]}}
 
     # Flask-Admin's own pages follow the role rules too.
     @property
@@ -201,7 +206,7 @@ class UserAdmin(StaffOnly, ModelView):
             "list_url": self.list_url,
             **extra,
         }
-        return make_response(render_template(template, **context), status)
+        return vary_on_htmx(make_response(render_template(template, **context), status))
 
     def _back(self, text: str, level: str = "success") -> Response:
         """Non-HTMX write done: flash the message and 303 back to the list as it was."""
@@ -478,17 +483,19 @@ def _before(model: User) -> User:
     return copy
 
 
-def _csv_lines(query: users.ListQuery) -> Iterator[str]:
-    """Yield the CSV one line at a time (a header, then each row neutralised)."""
+def _csv_lines(query: users.ListQuery, flush_at: int = 64 * 1024) -> Iterator[str]:
+    """Yield the CSV: a header, then the rows (neutralised) as they come off the cursor.
+
+    Rows are written one by one into a small buffer that is handed on every ~64 kB, so memory
+    stays flat however many rows match, without a network write per row.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-
-    def line(values) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(values)
-        return buffer.getvalue()
-
-    yield line(users.EXPORT_COLUMNS)
+    writer.writerow(users.EXPORT_COLUMNS)
     for row in users.export_rows(query):
-        yield line([users.neutralise_cell(value) for value in row])
+        writer.writerow([users.neutralise_cell(value) for value in row])
+        if buffer.tell() >= flush_at:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
