@@ -27,6 +27,7 @@ from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 from sqlalchemy import inspect
 from werkzeug.datastructures import MultiDict
+from wtforms import HiddenField
 from wtforms import SelectChoice
 from wtforms import SelectField
 from wtforms.validators import ValidationError
@@ -111,6 +112,8 @@ class UserAdmin(StaffOnly, ModelView):
     page_size = 50
     form_overrides = {"role": SelectField}
     form_args = {"role": {"choices": [SelectChoice(role) for role in ROLES]}}
+    # The edit page carries the version the admin loaded, like the table's rows do.
+    form_extra_fields = {"seen_version": HiddenField()}
 
     # Flask-Admin's own pages follow the role rules too.
     @property
@@ -125,6 +128,10 @@ class UserAdmin(StaffOnly, ModelView):
     def can_delete(self) -> bool:
         return current_user.is_authenticated and current_user.role == "admin"
 
+    def on_form_prefill(self, form, id):
+        """Remember which version of the row the edit page showed."""
+        form.seen_version.data = str(self.get_one(id).version)
+
     def on_model_change(self, form, model, is_created):
         """Apply roles.py (and the audit trail) to Flask-Admin's create and edit forms."""
         with db.session.no_autoflush:
@@ -132,6 +139,11 @@ class UserAdmin(StaffOnly, ModelView):
                 denial = roles.create_denial(current_user, model.role)
                 before: dict = {}
             else:
+                if (form.seen_version.data or "") != str(model.version):
+                    raise ValidationError(
+                        "Someone else changed this user since you opened it; nothing was saved. "
+                        "Reload to see the current values."
+                    )
                 original = _before(model)
                 changed = {
                     name: getattr(model, name) for name in users.EDITABLE_FIELDS if _changed(model, name)

@@ -68,6 +68,7 @@ def test_create_from_the_table(app, admin_client):
         ({"email": "nope"}, "valid email"),
         ({"full_name": ""}, "Enter a full name"),
         ({"role": "root"}, "Choose a role"),
+        ({"username": "nul\x00name"}, "control characters"),
     ],
 )
 def test_invalid_create_is_422_with_the_form_kept(app, admin_client, make_user, fields, message):

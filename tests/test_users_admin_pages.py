@@ -41,6 +41,7 @@ def test_editor_edit_page_refuses_what_roles_refuse(app, editor_client, make_use
     before = snapshot(app)
     path = f"/admin/user/edit/?id={target.id}"
     data = {
+        "seen_version": "1",
         "csrf_token": form_token(editor_client, path),
         "username": "bigboss",
         "email": target.email,
@@ -56,7 +57,10 @@ def test_editor_edit_page_refuses_what_roles_refuse(app, editor_client, make_use
 def test_admin_edit_page_writes_an_audit_entry(app, admin_client, make_user):
     target = make_user("member", username="paged")
     path = f"/admin/user/edit/?id={target.id}"
+    page = admin_client.get(path).get_data(as_text=True)
+    assert 'name="seen_version" type="hidden" value="1"' in page
     data = {
+        "seen_version": "1",
         "csrf_token": form_token(admin_client, path),
         "username": "paged",
         "email": target.email,
@@ -81,4 +85,22 @@ def test_only_admins_may_delete_through_the_admin_page(app, client_as, make_user
         "/admin/user/delete/", data={"csrf_token": form_token(client, "/admin/user/"), "id": target.id}
     )
     assert response.status_code in (302, 403)
+    assert snapshot(app) == before
+
+
+def test_admin_edit_page_refuses_a_stale_version(app, admin_client, make_user):
+    target = make_user("member", username="stale")
+    path = f"/admin/user/edit/?id={target.id}"
+    before = snapshot(app)
+    data = {
+        "seen_version": "0",
+        "csrf_token": form_token(admin_client, path),
+        "username": "stale",
+        "email": target.email,
+        "full_name": "Overwrite",
+        "role": "member",
+        "is_active": "y",
+    }
+    response = admin_client.post(path, data=data, follow_redirects=True)
+    assert "Someone else changed this user" in response.get_data(as_text=True)
     assert snapshot(app) == before

@@ -110,6 +110,10 @@
       var edit = row.querySelector(".edit-link") || row;
       if (document.activeElement === document.body || !document.activeElement) edit.focus();
     }
+    if (target.id === "user-table" && (!document.activeElement || document.activeElement === document.body)) {
+      var first = target.querySelector("#user-rows tr[tabindex]");
+      (first || document.getElementById("search")).focus();
+    }
     updateSelectedCount();
   });
 
