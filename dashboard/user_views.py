@@ -43,6 +43,7 @@ from .models import ROLES
 from .models import User
 
 MESSAGE_EVENT = "dashboard:message"
+MAX_SELECTED_IDS = 1000  # a page shows at most 100; more can only be a crafted request
 
 
 class Permissions:
@@ -434,6 +435,8 @@ class UserAdmin(StaffOnly, ModelView):
             args = MultiDict([(k[2:], v) for k, v in filters.items(multi=True)])
             return None, list_query_from(args)
         ids: list[int] = []
+        if len(form.getlist("ids")) > MAX_SELECTED_IDS:
+            abort(400, description=f"Select at most {MAX_SELECTED_IDS:,} rows, or choose all matching rows.")
         for raw in form.getlist("ids"):
             if not raw.isdigit() or len(raw) > 12:
                 abort(400, description="Row ids must be whole numbers.")

@@ -189,7 +189,10 @@ def test_two_admins_editing_the_same_row(app, live_server, new_page, page_proble
     assert stored(app, "shared").full_name == "From First"
 
     conflict.get_by_role("button", name="Re-apply my changes").click()
-    expect(two.locator(f"#user-{target.id}")).to_contain_text("From Second")
+    saved = two.locator(f"#user-{target.id}")
+    expect(saved).to_have_attribute("data-version", "3")
+    expect(saved).not_to_have_class("conflict")
+    expect(saved).to_contain_text("From Second")
     assert stored(app, "shared").full_name == "From Second"
     forgive_expected_statuses(page_problems, 409)
 
