@@ -622,7 +622,6 @@ def _bulk_one(action: str, user: User, actor: User, role: str | None, result: Bu
             return
         user_id = user.id
         db.session.delete(user)
-        db.session.flush()
         audit.record("delete", user_id, audit.diff(before, {}), actor=actor)
         result.done += 1
         return
@@ -633,7 +632,7 @@ def _bulk_one(action: str, user: User, actor: User, role: str | None, result: Bu
     }[action]
     differing = {k: v for k, v in changes.items() if before.get(k) != v}
     if not differing:
-        result.skip("Already so.")
+        result.skip("Already so")
         return
     denial = roles.edit_denial(actor, user, differing)
     if denial:
@@ -641,7 +640,6 @@ def _bulk_one(action: str, user: User, actor: User, role: str | None, result: Bu
         return
     for name, value in differing.items():
         setattr(user, name, value)
-    db.session.flush()
     audit.record("update", user.id, audit.diff(before, snapshot_of(user)), actor=actor)
     result.done += 1
 
