@@ -47,6 +47,7 @@ LOGIN_CHOICES = ("any", "never", "before", "after")
 EDITABLE_FIELDS = ("full_name", "email", "role", "is_active")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 BULK_ACTIONS = ("activate", "deactivate", "set_role", "delete")
 BULK_CHUNK = 500
 
@@ -134,7 +135,7 @@ class ListQuery:
         q = args.get("q") or ""
         if len(q) > Q_MAX:
             raise BadQuery(f"Search text is limited to {Q_MAX} characters.")
-        if "\x00" in q or any(ord(ch) < 32 and ch not in "\t\n\r" for ch in q):
+        if CONTROL_CHARACTERS.search(q.replace("\t", " ").replace("\n", " ").replace("\r", " ")):
             raise BadQuery("Search text contains characters that cannot be searched for.")
         role_values = tuple(dict.fromkeys(v.strip() for v in args.getlist("role") if v.strip()))
         unknown = [r for r in role_values if r not in ROLES]
@@ -362,6 +363,10 @@ def _validate(changes: dict[str, Any], own_id: int | None) -> dict[str, Any]:
     """Normalise and check field values; raises UserError naming every bad field."""
     clean: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    for name in ("username", "full_name", "email", "role"):
+        if name in changes and CONTROL_CHARACTERS.search(str(changes[name])):
+            errors[name] = "Remove the control characters (such as NUL) from this field."
+            changes = {k: v for k, v in changes.items() if k != name}
     if "username" in changes:
         username = str(changes["username"]).strip().lower()
         if not username:
@@ -617,7 +622,6 @@ def _bulk_one(action: str, user: User, actor: User, role: str | None, result: Bu
             return
         user_id = user.id
         db.session.delete(user)
-        db.session.flush()
         audit.record("delete", user_id, audit.diff(before, {}), actor=actor)
         result.done += 1
         return
@@ -628,7 +632,7 @@ def _bulk_one(action: str, user: User, actor: User, role: str | None, result: Bu
     }[action]
     differing = {k: v for k, v in changes.items() if before.get(k) != v}
     if not differing:
-        result.skip("Already so.")
+        result.skip("Already so")
         return
     denial = roles.edit_denial(actor, user, differing)
     if denial:
@@ -636,7 +640,6 @@ def _bulk_one(action: str, user: User, actor: User, role: str | None, result: Bu
         return
     for name, value in differing.items():
         setattr(user, name, value)
-    db.session.flush()
     audit.record("update", user.id, audit.diff(before, snapshot_of(user)), actor=actor)
     result.done += 1
 
