@@ -59,9 +59,10 @@ def login_is_recent() -> bool:
 
 
 def revoke(user: User) -> None:
-    """End every session of this user, everywhere, at once (caller commits).
+    """End every session of this user, everywhere, at once, as part of an edit (caller commits).
 
-    Call on logout, password change, role change and deactivation.
+    Role changes and deactivations call this; sign-out and password changes rotate the token
+    through models.update_bookkeeping so they do not count as a new row version.
     """
     user.rotate_session_token()
 

@@ -34,6 +34,7 @@ from wtforms.validators import ValidationError
 
 from . import audit
 from . import roles
+from . import sessions
 from . import users
 from .admin import StaffOnly
 from .extensions import db
@@ -284,7 +285,9 @@ class UserAdmin(StaffOnly, ModelView):
         changes = users.parse_changes(request.form)
         return self._write_row(
             user_id,
-            lambda: users.update_user(user_id, changes, _version_of(request.form), current_user),
+            lambda: users.update_user(
+                user_id, changes, _version_of(request.form), current_user, sessions.login_is_recent()
+            ),
             changes,
         )
 
@@ -319,6 +322,9 @@ class UserAdmin(StaffOnly, ModelView):
         except users.Forbidden as error:
             db.session.rollback()
             return self._row_problem(user_id, "display", 403, message=error.message)
+        except users.ReauthRequired:
+            db.session.rollback()
+            return sessions.reauth_response()
         text = f"Saved {user.username}."
         if is_htmx():
             return with_message(self._row(user), text)
@@ -413,6 +419,8 @@ class UserAdmin(StaffOnly, ModelView):
             return self._bulk_refused("Only admins can delete accounts.", 403)
         if ids is not None and not ids:
             return self._bulk_refused("Select some rows first, or choose all matching rows.")
+        if action == "set_role" and not sessions.login_is_recent():
+            return sessions.reauth_response()
         if form.get("confirm") != "yes":
             count = users.count_bulk_targets(ids, query)
             confirm = {"action": action, "role": role, "ids": ids, "query": query, "count": count}
@@ -422,7 +430,7 @@ class UserAdmin(StaffOnly, ModelView):
                 )
                 return make_response(body)
             return self._full_page(return_query(), bulk_confirm=confirm)
-        result = users.bulk_change(action, ids, query, current_user, role)
+        result = users.bulk_change(action, ids, query, current_user, role, sessions.login_is_recent())
         text = bulk_summary(result)
         if is_htmx():
             return self._retarget_table(text, "success" if not result.skipped else "warning")

@@ -22,6 +22,7 @@ from . import audit
 from . import faults
 from . import passwords
 from . import roles
+from . import sessions
 from .extensions import db
 from .models import EMAIL_MAX
 from .models import FULL_NAME_MAX
@@ -86,6 +87,10 @@ class Forbidden(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class ReauthRequired(Exception):
+    """A role change needs the password entered within the re-auth window; nothing was changed."""
 
 
 class NotFound(LookupError):
@@ -447,11 +452,18 @@ def _check_version(user: User, version: int | str | None) -> None:
         raise Conflict(user)
 
 
-def update_user(user_id: int, changes: Mapping[str, Any], version: int | str | None, actor: User) -> User:
+def update_user(
+    user_id: int,
+    changes: Mapping[str, Any],
+    version: int | str | None,
+    actor: User,
+    recent_login: bool = True,
+) -> User:
     """Apply an in-place edit if the admin saw the current version and the rules allow it.
 
-    Raises NotFound, UserError (422), Conflict (409) or Forbidden (403); on success the change
-    and its audit entry are committed together and the updated user (new version) returned.
+    Raises NotFound, UserError (422), Conflict (409), Forbidden (403) or ReauthRequired (a role
+    change without a recent sign-in); on success the change and its audit entry are committed
+    together and the updated user (new version) returned.
     """
     user = get_user(user_id)
     if not roles.can_write(actor):
@@ -466,8 +478,9 @@ def update_user(user_id: int, changes: Mapping[str, Any], version: int | str | N
     if not differing:
         db.session.rollback()
         return get_user(user_id)
-    for name, value in differing.items():
-        setattr(user, name, value)
+    if "role" in differing and not recent_login:
+        raise ReauthRequired()
+    _apply(user, differing)
     try:
         db.session.flush()
     except StaleDataError:
@@ -476,6 +489,14 @@ def update_user(user_id: int, changes: Mapping[str, Any], version: int | str | N
     audit.record("update", user.id, audit.diff(before, snapshot_of(user)), actor=actor)
     _commit("user_update")
     return user
+
+
+def _apply(user: User, differing: Mapping[str, Any]) -> None:
+    """Set the changed fields; a role change or deactivation ends the account's sessions."""
+    for name, value in differing.items():
+        setattr(user, name, value)
+    if "role" in differing or differing.get("is_active") is False:
+        sessions.revoke(user)  # a copied cookie stops working at once, everywhere
 
 
 def _role_field_error(actor: User, user: User, differing: dict[str, Any], denial: str) -> UserError | None:
@@ -592,7 +613,12 @@ def count_bulk_targets(ids: Iterable[int] | None, query: ListQuery | None) -> in
 
 
 def bulk_change(
-    action: str, ids: Iterable[int] | None, query: ListQuery | None, actor: User, role: str | None = None
+    action: str,
+    ids: Iterable[int] | None,
+    query: ListQuery | None,
+    actor: User,
+    role: str | None = None,
+    recent_login: bool = True,
 ) -> BulkResult:
     """Apply a bulk action in one transaction, the role rules checked row by row."""
     if action not in BULK_ACTIONS:
@@ -601,6 +627,8 @@ def bulk_change(
         raise UserError(f"Choose a role: {', '.join(ROLES)}.", "role")
     if not roles.can_write(actor):
         raise Forbidden("Your role cannot change accounts.")
+    if action == "set_role" and not recent_login:
+        raise ReauthRequired()
     result = BulkResult(action)
     target_ids = list(db.session.scalars(bulk_targets(ids, query).with_only_columns(User.id)))
     for start in range(0, len(target_ids), BULK_CHUNK):
@@ -638,8 +666,7 @@ def _bulk_one(action: str, user: User, actor: User, role: str | None, result: Bu
     if denial:
         result.skip(denial)
         return
-    for name, value in differing.items():
-        setattr(user, name, value)
+    _apply(user, differing)
     audit.record("update", user.id, audit.diff(before, snapshot_of(user)), actor=actor)
     result.done += 1
 

@@ -10,31 +10,10 @@ from dashboard import sessions
 from dashboard.extensions import db
 from dashboard.models import AuditEntry
 from dashboard.models import User
-from dashboard.models import utcnow
 from tests.conftest import PASSWORD
 from tests.conftest import AuthActions
 
 NEW_PASSWORD = "a brand new passphrase"
-
-
-class Clock:
-    """A controllable replacement for dashboard.sessions.now."""
-
-    def __init__(self):
-        self.current = utcnow()
-
-    def __call__(self):
-        return self.current
-
-    def advance(self, **delta):
-        self.current += timedelta(**delta)
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(sessions, "now", fake)
-    return fake
 
 
 def signed_in(app, user):

@@ -23,6 +23,8 @@ from .. import roles
 from .. import sessions
 from ..extensions import db
 from ..models import User
+from ..models import new_session_token
+from ..models import update_bookkeeping
 from ..models import utcnow
 from . import bp
 
@@ -54,9 +56,12 @@ class ChangePasswordForm(NewPasswordForm):
 
 def set_password(target: User, password: str, action: str) -> None:
     """Store a new password, end every session of the account and audit it (caller commits)."""
-    target.password_hash = passwords.hash_password(password)
-    target.password_changed_at = utcnow()
-    sessions.revoke(target)
+    update_bookkeeping(
+        target,
+        password_hash=passwords.hash_password(password),
+        password_changed_at=utcnow(),
+        session_token=new_session_token(),  # every session of the account ends
+    )
     audit.record(action, target.id, {"password": {"before": "(hidden)", "after": "(changed)"}})
 
 

@@ -26,6 +26,8 @@ from ..extensions import db
 from ..extensions import login_manager
 from ..htmx import hx_redirect
 from ..models import User
+from ..models import new_session_token
+from ..models import update_bookkeeping
 from ..models import utcnow
 from . import bp
 from .redirects import path_of
@@ -101,9 +103,10 @@ def _throttled_response(form, wait: int):
 
 def _sign_in(user: User, password: str) -> None:
     """Open a fresh session for this user (no fixation: nothing from before survives)."""
+    bookkeeping = {"last_login_at": utcnow()}
     if passwords.needs_rehash(user.password_hash):
-        user.password_hash = passwords.hash_password(password)
-    user.last_login_at = utcnow()
+        bookkeeping["password_hash"] = passwords.hash_password(password)
+    update_bookkeeping(user, **bookkeeping)
     audit.record("login", user.id, actor=user)
     db.session.commit()
     session.clear()
@@ -151,7 +154,7 @@ def login():
 def logout():
     """Sign out (POST with CSRF only); rotating the token ends this user's other sessions too."""
     user = db.session.get(User, current_user.id)
-    sessions.revoke(user)
+    update_bookkeeping(user, session_token=new_session_token())
     audit.record("logout", user.id, actor=user)
     db.session.commit()
     logout_user()
