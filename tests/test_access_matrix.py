@@ -38,6 +38,7 @@ def account(target: str, **changes) -> dict:
         "full_name": "Some Name",
         "role": target.split("_")[-1],
         "is_active": "y",
+        "seen_version": "{" + target + "_version}",  # the version the edit page showed
     }
     values.update(changes)
     return values
@@ -205,6 +206,7 @@ def targets(make_user) -> dict[str, object]:
     for key, user in users.items():
         values[key] = user.id
         values[f"{key}_username"] = user.username
+        values[f"{key}_version"] = user.version
     return values
 
 
@@ -256,6 +258,7 @@ def test_nobody_demotes_or_deactivates_themselves(app, client_as, label, changes
         "full_name": me.full_name,
         "role": "admin",
         "is_active": "y",
+        "seen_version": str(me.version),
         **changes,
         "csrf_token": AuthActions(client).csrf(),
     }
@@ -288,6 +291,7 @@ def test_role_change_through_flask_admin_ends_the_accounts_sessions(app, client_
         "full_name": target.full_name,
         "role": "editor",
         "is_active": "y",
+        "seen_version": str(target.version),
         "csrf_token": AuthActions(admin).csrf(),
     }
     assert admin.post(f"/admin/user/edit/?id={target.id}", data=data).status_code == 302
@@ -320,6 +324,7 @@ def test_role_change_needs_a_recent_sign_in(app, client_as, make_user, monkeypat
         "full_name": target.full_name,
         "role": "editor",
         "is_active": "y",
+        "seen_version": str(target.version),
         "csrf_token": token,
     }
     before = snapshot(app)
