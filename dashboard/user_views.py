@@ -157,6 +157,7 @@ class UserAdmin(StaffOnly, ModelView):
             "perms": perms,
             "back": urlencode(page.query.to_args()),
             "list_url": self.list_url,
+            "last_page": users.LAST_PAGE,
             "row_modes": extra.pop("row_modes", {}),
             "row_errors": extra.pop("row_errors", {}),
             "row_input": extra.pop("row_input", {}),
@@ -221,6 +222,19 @@ class UserAdmin(StaffOnly, ModelView):
         if is_htmx():
             return self._table(query)
         return self._full_page(query)
+
+    @expose("/count")
+    def count_view(self):
+        """The exact number of matches, asked for when the list shows a capped "10,000+"."""
+        query = list_query_from(request.args)
+        if is_htmx():
+            page = users.Page([], users.exact_total(query), 1, query.page_size, query)
+            body = render_template("users/_count.html", page=page, query=query)
+            return vary_on_htmx(make_response(body))
+        page = users.list_users(query)
+        page.total, page.exact = users.exact_total(query), True
+        body = self.render("users/list.html", **self._context(page))
+        return vary_on_htmx(make_response(body))
 
     @expose("/row/<int:user_id>", methods=("GET",))
     def row_view(self, user_id: int):
