@@ -34,19 +34,21 @@ COUNT_CAP = 10_000
 DEFERRED_JOIN_FROM = 500  # offsets from which the page's ids are looked up first
 
 
-def capped_count(where: list[ColumnElement[bool]], cap: int = COUNT_CAP) -> tuple[int, bool]:
+def capped_count(where: list[ColumnElement[bool]], cap: int | None = None) -> tuple[int, bool]:
     """(count, exact): the number of matching users if at most `cap`, else (cap, False)."""
+    cap = COUNT_CAP if cap is None else cap
     limited = select(literal(1)).select_from(User).where(*where).limit(cap + 1).subquery()
     found = db.session.scalar(select(func.count()).select_from(limited)) or 0
     return (found, True) if found <= cap else (cap, False)
 
 
-def matching_ids(where: list[ColumnElement[bool]], cap: int = COUNT_CAP) -> list[int] | None:
+def matching_ids(where: list[ColumnElement[bool]], cap: int | None = None) -> list[int] | None:
     """Every matching id if there are at most `cap` (in no order), else None.
 
     For a search: one pass over the index's candidates gives both the exact count and a set of
     ids the page query then reads by primary key, instead of running the search twice.
     """
+    cap = COUNT_CAP if cap is None else cap
     ids = list(db.session.scalars(select(User.id).where(*where).limit(cap + 1)))
     return ids if len(ids) <= cap else None
 
@@ -75,7 +77,7 @@ def page_rows(
     entity, adapt = _source(index)
     where_ = [adapt(clause) for clause in where]
     order_ = [adapt(clause) for clause in order_by]
-    if offset < DEFERRED_JOIN_FROM:
+    if offset < DEFERRED_JOIN_FROM or offset == 0:
         statement = select(entity).where(*where_).order_by(*order_).limit(limit + 1).offset(offset)
     else:
         ids = select(entity.id).where(*where_).order_by(*order_).limit(limit + 1).offset(offset)
