@@ -59,7 +59,7 @@ def ids_clause(ids: list[int]) -> ColumnElement[bool]:
     if db.engine.dialect.name == "sqlite":
         values = select(column("value")).select_from(func.json_each(json.dumps(ids)))
         return User.id.in_(values)
-    return User.id == func.any(bindparam("ids", ids, type_=ARRAY(Integer)))
+    return User.id == func.any(bindparam("ids", ids, type_=ARRAY(Integer), unique=True))
 
 
 def exact_count(where: list[ColumnElement[bool]]) -> int:
