@@ -30,6 +30,7 @@ from werkzeug.datastructures import MultiDict
 from wtforms.validators import ValidationError
 
 from . import audit
+from . import csv_export
 from . import roles
 from . import users
 from .admin import StaffOnly
@@ -267,7 +268,7 @@ class UserAdmin(StaffOnly, ModelView):
     def export_view(self):
         """The current view's rows as CSV, streamed row by row."""
         query = list_query_from(request.args)
-        response = Response(stream_with_context(_csv_lines(query)), mimetype="text/csv")
+        response = Response(stream_with_context(csv_export.csv_lines(query)), mimetype="text/csv")
         response.headers["Content-Disposition"] = 'attachment; filename="users.csv"'
         response.headers["Cache-Control"] = "no-store"
         return response
