@@ -261,11 +261,20 @@ def filter_clauses(query: ListQuery) -> list[ColumnElement[bool]]:
 
 
 def _order_by(query: ListQuery) -> list:
-    """The query's column (empty values last either way), then id for a stable order."""
+    """The query's column (empty values last either way), then id for a stable order.
+
+    NULLS LAST only where a column can be empty and the id tiebreak only where values can
+    repeat: the same order, but one an index can deliver as it is (PostgreSQL cannot read
+    `email DESC NULLS LAST, id DESC` from the email index, and would sort a million rows).
+    """
     column = SORT_COLUMNS[query.sort_key]
+    table_column = User.__table__.c[query.sort_key]
     direction = column.desc() if query.descending else column.asc()
-    id_direction = User.id.desc() if query.descending else User.id.asc()
-    return [direction.nulls_last(), id_direction]
+    if table_column.nullable:
+        direction = direction.nulls_last()
+    if table_column.unique:
+        return [direction]
+    return [direction, User.id.desc() if query.descending else User.id.asc()]
 
 
 def _ordered(statement: Select, query: ListQuery) -> Select:
