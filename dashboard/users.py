@@ -322,11 +322,6 @@ class Page:
         return self.more if not self.exact else self.page < self.pages
 
     @property
-    def last_page_known(self) -> bool:
-        """True when `pages` is the real number of pages (the count is exact)."""
-        return self.exact
-
-    @property
     def first_index(self) -> int:
         return (self.page - 1) * self.page_size + 1 if self.rows else 0
 
