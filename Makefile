@@ -48,5 +48,11 @@ system-test-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		{ $(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql; }
 
+# The benchmark at one million users (BENCH_USERS to change): SQLite, then PostgreSQL.
+BENCH_USERS ?= 1000000
+bench: $(VENV)/.dev $(HTMX) system-test-deps
+	$(BIN)/python -m bench --users $(BENCH_USERS) --backend sqlite
+	$(BIN)/python -m bench --users $(BENCH_USERS) --backend postgresql
+
 clean:
 	rm -rf $(VENV) node_modules static/vendor .pytest_cache

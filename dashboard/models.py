@@ -49,6 +49,9 @@ class User(db.Model):
         CheckConstraint("length(username) > 0", name="username_not_empty"),
         CheckConstraint("length(full_name) > 0", name="full_name_not_empty"),
         Index("ix_users_role_active", "role", "is_active"),
+        # Sorting by role or active reads (column, id) in order: the list's tiebreak is id.
+        Index("ix_users_role_id", "role", "id"),
+        Index("ix_users_is_active_id", "is_active", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

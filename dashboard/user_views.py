@@ -33,6 +33,7 @@ from wtforms import SelectField
 from wtforms.validators import ValidationError
 
 from . import audit
+from . import csv_export
 from . import roles
 from . import sessions
 from . import users
@@ -176,6 +177,7 @@ class UserAdmin(StaffOnly, ModelView):
             "perms": perms,
             "back": urlencode(page.query.to_args()),
             "list_url": self.list_url,
+            "last_page": users.LAST_PAGE,
             "row_modes": extra.pop("row_modes", {}),
             "row_errors": extra.pop("row_errors", {}),
             "row_input": extra.pop("row_input", {}),
@@ -241,6 +243,19 @@ class UserAdmin(StaffOnly, ModelView):
             return self._table(query)
         return self._full_page(query)
 
+    @expose("/count")
+    def count_view(self):
+        """The exact number of matches, asked for when the list shows a capped "10,000+"."""
+        query = list_query_from(request.args)
+        if is_htmx():
+            page = users.Page([], users.exact_total(query), 1, query.page_size, query)
+            body = render_template("users/_count.html", page=page, query=query)
+            return vary_on_htmx(make_response(body))
+        page = users.list_users(query)
+        page.total, page.exact = users.exact_total(query), True
+        body = self.render("users/list.html", **self._context(page))
+        return vary_on_htmx(make_response(body))
+
     @expose("/row/<int:user_id>", methods=("GET",))
     def row_view(self, user_id: int):
         """One row in display mode (Cancel of an edit)."""
@@ -272,7 +287,7 @@ class UserAdmin(StaffOnly, ModelView):
     def export_view(self):
         """The current view's rows as CSV, streamed row by row."""
         query = list_query_from(request.args)
-        response = Response(stream_with_context(_csv_lines(query)), mimetype="text/csv")
+        response = Response(stream_with_context(csv_export.csv_lines(query)), mimetype="text/csv")
         response.headers["Content-Disposition"] = 'attachment; filename="users.csv"'
         response.headers["Cache-Control"] = "no-store"
         return response

@@ -20,6 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit
 from . import faults
+from . import paging
 from . import passwords
 from . import roles
 from . import sessions
@@ -265,12 +266,26 @@ def filter_clauses(query: ListQuery) -> list[ColumnElement[bool]]:
     return clauses
 
 
+def _order_by(query: ListQuery) -> list:
+    """The query's column (empty values last either way), then id for a stable order.
+
+    NULLS LAST only where a column can be empty and the id tiebreak only where values can
+    repeat: the same order, but one an index can deliver as it is (PostgreSQL cannot read
+    `email DESC NULLS LAST, id DESC` from the email index, and would sort a million rows).
+    """
+    column = SORT_COLUMNS[query.sort_key]
+    table_column = User.__table__.c[query.sort_key]
+    direction = column.desc() if query.descending else column.asc()
+    if table_column.nullable:
+        direction = direction.nulls_last()
+    if table_column.unique:
+        return [direction]
+    return [direction, User.id.desc() if query.descending else User.id.asc()]
+
+
 def _ordered(statement: Select, query: ListQuery) -> Select:
     """Order by the query's column (empty values last either way), then id for a stable order."""
-    column = SORT_COLUMNS[query.sort_key]
-    direction = column.desc() if query.descending else column.asc()
-    id_direction = User.id.desc() if query.descending else User.id.asc()
-    return statement.order_by(direction.nulls_last(), id_direction)
+    return statement.order_by(*_order_by(query))
 
 
 def matching(query: ListQuery) -> Select:
@@ -286,13 +301,19 @@ def count_matching(query: ListQuery) -> int:
 
 @dataclass
 class Page:
-    """One page of the users table."""
+    """One page of the users table.
+
+    `total` is exact when `exact` is true; otherwise more than paging.COUNT_CAP users match and
+    `total` is the cap ("10,000+"). `more` says whether a next page exists without counting.
+    """
 
     rows: list[User]
     total: int
     page: int
     page_size: int
     query: ListQuery
+    exact: bool = True
+    more: bool = False
 
     @property
     def pages(self) -> int:
@@ -304,25 +325,59 @@ class Page:
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.pages
+        return self.more if not self.exact else self.page < self.pages
 
     @property
     def first_index(self) -> int:
-        return (self.page - 1) * self.page_size + 1 if self.total else 0
+        return (self.page - 1) * self.page_size + 1 if self.rows else 0
 
     @property
     def last_index(self) -> int:
-        return min(self.total, self.page * self.page_size)
+        return (self.page - 1) * self.page_size + len(self.rows)
+
+
+LAST_PAGE = 10**12  # the "Last" link's page number when the count is capped (clamped on arrival)
 
 
 def list_users(query: ListQuery) -> Page:
-    """The page of users the query asks for; a page past the end shows the last page."""
-    total = count_matching(query)
+    """The page of users the query asks for; a page past the end shows the last page.
+
+    Counts are capped (paging.capped_count) and a page is fetched with one row extra, so no
+    request scans every match; only a page beyond the capped count asks for the exact figure.
+    """
+    clauses = filter_clauses(query)
+    ids = paging.matching_ids(clauses) if query.q else None
+    if ids is not None:  # a search with few matches: count them and page them by primary key
+        total, exact, clauses = len(ids), True, [paging.ids_clause(ids)]
+    else:
+        total, exact = paging.capped_count(clauses)
     pages = max(1, -(-total // query.page_size))
-    page = min(query.page, pages)
-    statement = _ordered(matching(query), query).limit(query.page_size).offset((page - 1) * query.page_size)
-    rows = list(db.session.scalars(statement))
-    return Page(rows=rows, total=total, page=page, page_size=query.page_size, query=replace(query, page=page))
+    page = min(query.page, pages) if exact else query.page
+    index = paging.sort_index_for(query.sort_key, paging.filtered_columns(query))
+
+    def fetch(number: int) -> tuple[list[User], bool]:
+        offset = (number - 1) * query.page_size
+        return paging.page_rows(clauses, _order_by(query), offset, query.page_size, index)
+
+    rows, more = fetch(page)
+    if not rows and page > 1 and not exact:
+        total, exact = paging.exact_count(clauses), True
+        page = max(1, -(-total // query.page_size))
+        rows, more = fetch(page)
+    return Page(
+        rows=rows,
+        total=total,
+        page=page,
+        page_size=query.page_size,
+        query=replace(query, page=page),
+        exact=exact,
+        more=more,
+    )
+
+
+def exact_total(query: ListQuery) -> int:
+    """The exact number of users the query matches (on request, when the list shows a capped count)."""
+    return paging.exact_count(filter_clauses(query))
 
 
 def count_users() -> int:

@@ -6,6 +6,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from dashboard.search import include_name
+
 config = context.config
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
@@ -19,7 +21,10 @@ config.set_main_option(
 def run_migrations_offline():
     """Emit SQL to stdout without a database connection."""
     context.configure(
-        url=config.get_main_option("sqlalchemy.url"), target_metadata=target_db.metadata, literal_binds=True
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_db.metadata,
+        literal_binds=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -36,6 +41,8 @@ def run_migrations_online():
 
     conf_args = current_app.extensions["migrate"].configure_args
     conf_args.setdefault("process_revision_directives", process_revision_directives)
+    # The search index (FTS5 table and triggers, pg_trgm indexes) lives outside the metadata.
+    conf_args.setdefault("include_name", include_name)
 
     with target_db.engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
