@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PORT ?= 5000
+# Tests are isolated (own databases, ports, temp dirs): run them on every core.
+TEST_WORKERS ?= auto
 BIN := $(VENV)/bin
 HTMX := static/vendor/htmx.min.js
 APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
@@ -17,7 +19,7 @@ run: $(VENV)/.runtime $(HTMX)
 test: $(VENV)/.dev $(HTMX) system-test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
