@@ -346,3 +346,23 @@ def test_database_behind_the_code_stops_the_start(tmp_path):
     connection.close()
     finished = start_gunicorn(f"sqlite:///{path}", str(tmp_path / "instance"))
     assert_clear_start_error(finished, str(path), "is at revision 0000_older")
+
+
+def test_manage_run_refuses_a_missing_database(tmp_path):
+    path = tmp_path / "absent.db"
+    env = {
+        **os.environ,
+        "DASHBOARD_ENV": "testing",
+        "DATABASE_URL": f"sqlite:///{path}",
+        "DASHBOARD_INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    finished = subprocess.run(
+        [sys.executable, "manage.py", "run", "--port", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert_clear_start_error(finished, str(path), "does not exist")
+    assert not path.exists()

@@ -25,7 +25,6 @@ from collections import Counter
 from collections import defaultdict
 from dataclasses import dataclass
 from dataclasses import field
-from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlencode
@@ -169,7 +168,7 @@ def form_fields(html: str) -> tuple[dict[str, str], str | None]:
     """(the submitted values of the fragment's form controls, the row's data-version)."""
     parser = _FormFields()
     parser.feed(html)
-    return {k: unescape(v) for k, v in parser.values.items()}, parser.version_attr
+    return dict(parser.values), parser.version_attr  # HTMLParser already decoded entities
 
 
 VERSION_IN_ROW = re.compile(r'id="user-(\d+)"[^>]*data-version="(\d+)"')
@@ -211,14 +210,14 @@ class LoadResult:
 
 
 class EditingClient(threading.Thread):
-    """One admin: signs in, then loads and saves random rows until told to stop."""
+    """One admin's browser: loads and saves random rows until told to stop."""
 
-    def __init__(self, number, base_url, username, password, user_ids, stop, result, lock, seed):
+    def __init__(self, number, base_url, signed_in, user_ids, stop, result, lock, seed):
         super().__init__(name=f"load-client-{number}", daemon=True)
         self.number = number
         self.http = HttpClient(base_url)
-        self.username = username
-        self.password = password
+        self.http.cookies = dict(signed_in.cookies)
+        self.http.csrf_token = signed_in.csrf_token
         self.user_ids = user_ids
         self.stop = stop
         self.result = result
@@ -232,27 +231,8 @@ class EditingClient(threading.Thread):
             if status >= 500:
                 self.result.server_errors.append(f"{status} {what}: {body[:200]}")
 
-    def _sign_in(self) -> bool:
-        while not self.stop.is_set():
-            try:
-                status = self.http.login(self.username, self.password)
-            except CONNECTION_ERRORS:
-                with self.lock:
-                    self.result.connection_errors += 1
-                continue
-            self._note(status, "login", "")
-            if status == 302:
-                return True
-            if status < 500:
-                with self.lock:
-                    self.result.unexpected.append(f"login answered {status}")
-                return False
-        return False
-
     def run(self) -> None:
         try:
-            if not self._sign_in():
-                return
             while not self.stop.is_set():
                 self.edit_once()
         except Exception as error:  # a bug in the harness must show, not hang the run
@@ -309,33 +289,55 @@ class EditingClient(threading.Thread):
                 self.result.unexpected.append(f"POST row {user_id} answered {status}: {body[:200]}")
 
 
+def sign_in_all(base_url: str, accounts: list[tuple[str, str]], result: LoadResult) -> list[HttpClient]:
+    """Sign each account in once, one after another (the clients then share these sessions).
+
+    Signing in is deliberately slow (argon2); a login storm is not what this run measures.
+    """
+    signed_in = []
+    for username, password in accounts:
+        http = HttpClient(base_url)
+        status = http.login(username, password)
+        http.close()
+        result.statuses[status] += 1
+        if status != 302:
+            raise AssertionError(f"{username} could not sign in: {status}")
+        signed_in.append(http)
+    return signed_in
+
+
 def run_load(
     base_url: str,
     accounts: list[tuple[str, str]],
     user_ids: list[int],
     duration: float,
+    clients: int = 32,
     seed: int = 1,
     during=None,
 ) -> LoadResult:
-    """Run one client per account for `duration` seconds; `during(stop)` runs alongside (e.g. kills)."""
+    """Run `clients` editing clients for `duration` seconds over the accounts' sessions.
+
+    `during(stop, result)` runs alongside (e.g. killing workers) and ends when `stop` is set.
+    """
     result = LoadResult()
+    sessions = sign_in_all(base_url, accounts, result)
     stop = threading.Event()
     lock = threading.Lock()
-    clients = [
-        EditingClient(n, base_url, username, password, user_ids, stop, result, lock, seed * 1000 + n)
-        for n, (username, password) in enumerate(accounts)
+    threads = [
+        EditingClient(n, base_url, sessions[n % len(sessions)], user_ids, stop, result, lock, seed * 1000 + n)
+        for n in range(clients)
     ]
     started = time.perf_counter()
-    for client in clients:
-        client.start()
+    for thread in threads:
+        thread.start()
     helper = None
     if during is not None:
         helper = threading.Thread(target=during, args=(stop, result), daemon=True)
         helper.start()
     stop.wait(duration)
     stop.set()
-    for client in clients:
-        client.join(timeout=60)
+    for thread in threads:
+        thread.join(timeout=60)
     if helper is not None:
         helper.join(timeout=60)
     result.duration = time.perf_counter() - started
@@ -397,7 +399,7 @@ def _audit_chains(connection, user_ids: list[int]) -> dict[int, list[tuple[Any, 
         if isinstance(changes, str):
             changes = json.loads(changes)
         change = changes.get("full_name")
-        chains[target_id].append((change or {}).get("before"), (change or {}).get("after"))
+        chains[target_id].append(((change or {}).get("before"), (change or {}).get("after")))
     return chains
 
 
