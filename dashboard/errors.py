@@ -230,6 +230,21 @@ def init_app(app: Flask) -> None:
         kept = {k: v for k, v in error.get_headers() if k in ("Allow", "Retry-After")}
         return render_error(error.code, error.name, error.description or error.name, kept)
 
+    @app.errorhandler(ValueError)
+    def header_injection(error: ValueError):
+        """A submitted value that reached a response header (e.g. a redirect's `url`) with a newline.
+
+        Werkzeug refuses to send it, rightly; the answer is the client's fault, so 400, not 500.
+        """
+        if "must not contain newline" not in str(error):
+            raise error
+        return render_error(
+            400,
+            "Bad request",
+            "A link in this request contains line breaks or other characters that are not allowed. "
+            "Nothing was changed.",
+        )
+
     @app.errorhandler(DBAPIError)
     def storage_error(error: DBAPIError):
         return storage_fault_response(error)

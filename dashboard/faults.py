@@ -2,7 +2,9 @@
 
 Crash points: a test sets DASHBOARD_CRASH_POINT to a point's name (e.g.
 "user_update.before_commit") and the server process dies there with os._exit, as a killed worker
-would: no cleanup, no response.
+would: no cleanup, no response. With DASHBOARD_CRASH_ONCE_FLAG set to a file path as well, the
+point fires only while that file exists and removes it as it fires, so the test can go on to
+show that the next write succeeds on the same server.
 
 Database full: a test sets DASHBOARD_DB_FULL_FLAG to a file path; while that file exists, every
 SQLite connection handed out is capped at its current size with PRAGMA max_page_count, so any
@@ -27,8 +29,15 @@ def crash_point(name: str) -> None:
     """Die here if the test configuration enables crash points and this one is armed."""
     if not current_app.config.get("TESTING_CRASH_POINTS"):
         return
-    if os.environ.get("DASHBOARD_CRASH_POINT") == name:
-        os._exit(70)
+    if os.environ.get("DASHBOARD_CRASH_POINT") != name:
+        return
+    once = os.environ.get("DASHBOARD_CRASH_ONCE_FLAG")
+    if once:
+        try:
+            os.remove(once)
+        except FileNotFoundError:
+            return  # already fired
+    os._exit(70)
 
 
 def install(app: Flask) -> None:
