@@ -5,14 +5,12 @@ from flask import abort
 from flask_admin import Admin
 from flask_admin import AdminIndexView
 from flask_admin import expose
-from flask_admin.contrib.sqla import ModelView
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 
 from .extensions import db
 from .extensions import login_manager
 from .models import STAFF_ROLES
-from .models import User
 
 
 class StaffOnly:
@@ -38,26 +36,11 @@ class HomeView(StaffOnly, AdminIndexView):
         return self.render("admin/home.html")
 
 
-class UserAdmin(StaffOnly, ModelView):
-    """Users as a Flask-Admin model view."""
-
-    column_list = ("username", "email", "full_name", "role", "is_active", "created_at", "last_login_at")
-    column_searchable_list = ("username", "email", "full_name")
-    form_excluded_columns = (
-        "password_hash",
-        "session_token",
-        "version",
-        "created_at",
-        "updated_at",
-        "password_changed_at",
-        "last_login_at",
-    )
-    can_view_details = True
-    page_size = 50
-
-
 def init_admin(app: Flask) -> Admin:
     """Create the Admin for this app (one per app, so tests may build many apps)."""
+    from .models import User
+    from .user_views import UserAdmin
+
     admin = Admin(
         app,
         name="Dashboard",

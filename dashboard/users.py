@@ -1,26 +1,338 @@
-"""The queries and writes behind the users table."""
+"""The queries and writes behind the users table: list, edit, create, delete, bulk, export."""
 
+import re
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy import Select
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit
+from . import faults
 from . import passwords
+from . import roles
 from .extensions import db
+from .models import EMAIL_MAX
+from .models import FULL_NAME_MAX
+from .models import ROLES
+from .models import USERNAME_MAX
 from .models import User
+from .search import match_clause
+
+PAGE_SIZES = (25, 50, 100)
+DEFAULT_PAGE_SIZE = 50
+Q_MAX = 200
+SORT_COLUMNS = {
+    "username": User.username,
+    "email": User.email,
+    "full_name": User.full_name,
+    "role": User.role,
+    "is_active": User.is_active,
+    "created_at": User.created_at,
+    "last_login_at": User.last_login_at,
+}
+ACTIVE_CHOICES = ("any", "yes", "no")
+LOGIN_CHOICES = ("any", "never", "before", "after")
+EDITABLE_FIELDS = ("full_name", "email", "role", "is_active")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+BULK_ACTIONS = ("activate", "deactivate", "set_role", "delete")
+BULK_CHUNK = 500
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+class BadQuery(ValueError):
+    """A list query parameter that cannot be used, with a message fit to show."""
 
 
 class UserError(ValueError):
-    """A change that cannot be made, with a message fit to show the admin."""
+    """A change that cannot be made, with a message fit to show the admin (422).
 
-    def __init__(self, message: str, field: str | None = None):
+    `errors` maps each bad field to its message; `field` names the first one.
+    """
+
+    def __init__(self, message: str, field: str | None = None, errors: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.errors = errors if errors is not None else ({field: message} if field else {})
+
+
+class Conflict(Exception):
+    """The row changed since the admin loaded it (409); `current` is the stored row."""
+
+    def __init__(self, current: User):
+        super().__init__("This user was changed by someone else since you loaded it.")
+        self.current = current
+
+
+class Forbidden(Exception):
+    """The role rules forbid this change (403)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(LookupError):
+    """No user with that id (404)."""
+
+
+# --- the list query ------------------------------------------------------------------------
+
+
+def _parse_date(args: Mapping[str, str], name: str, label: str) -> date | None:
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        if len(raw) == 10:
+            return date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise BadQuery(f"{label} must be a date like 2024-01-31.")
+
+
+def _choice(args: Mapping[str, str], name: str, choices: tuple[str, ...], label: str) -> str:
+    value = (args.get(name) or choices[0]).strip()
+    if value not in choices:
+        raise BadQuery(f"{label} must be one of: {', '.join(choices)}.")
+    return value
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Everything that selects and orders the rows of the users table (the URL's state)."""
+
+    q: str = ""
+    roles: tuple[str, ...] = ()
+    active: str = "any"
+    created_from: date | None = None
+    created_to: date | None = None
+    login: str = "any"
+    login_date: date | None = None
+    sort: str = "username"
+    page: int = 1
+    page_size: int = DEFAULT_PAGE_SIZE
+
+    @classmethod
+    def from_args(cls, args) -> "ListQuery":
+        """Build from request args (a MultiDict); raises BadQuery with a clear message."""
+        q = args.get("q") or ""
+        if len(q) > Q_MAX:
+            raise BadQuery(f"Search text is limited to {Q_MAX} characters.")
+        if "\x00" in q or any(ord(ch) < 32 and ch not in "\t\n\r" for ch in q):
+            raise BadQuery("Search text contains characters that cannot be searched for.")
+        role_values = tuple(dict.fromkeys(v.strip() for v in args.getlist("role") if v.strip()))
+        unknown = [r for r in role_values if r not in ROLES]
+        if unknown:
+            raise BadQuery(f"Unknown role; choose from: {', '.join(ROLES)}.")
+        sort = (args.get("sort") or "username").strip()
+        if sort.lstrip("-") not in SORT_COLUMNS or sort.startswith("--"):
+            raise BadQuery(f"Cannot sort by that; choose from: {', '.join(SORT_COLUMNS)}.")
+        login = _choice(args, "login", LOGIN_CHOICES, "Last login")
+        login_date = _parse_date(args, "login_date", "Last login date")
+        if login in ("before", "after") and login_date is None:
+            raise BadQuery(f"Give a date for 'last login {login}'.")
+        created_from = _parse_date(args, "created_from", "Created from")
+        created_to = _parse_date(args, "created_to", "Created to")
+        return cls(
+            q=q.strip(),
+            roles=tuple(r for r in ROLES if r in role_values),
+            active=_choice(args, "active", ACTIVE_CHOICES, "Active"),
+            created_from=created_from,
+            created_to=created_to,
+            login=login,
+            login_date=login_date,
+            sort=sort,
+            page=_parse_page(args.get("page")),
+            page_size=_parse_page_size(args.get("page_size")),
+        )
+
+    @property
+    def sort_key(self) -> str:
+        return self.sort.lstrip("-")
+
+    @property
+    def descending(self) -> bool:
+        return self.sort.startswith("-")
+
+    @property
+    def filtered(self) -> bool:
+        """True when any search or filter narrows the rows."""
+        return bool(
+            self.q
+            or self.roles
+            or self.active != "any"
+            or self.created_from
+            or self.created_to
+            or self.login != "any"
+        )
+
+    def to_args(self, **overrides: Any) -> list[tuple[str, str]]:
+        """The query as URL parameters (defaults left out), with some values replaced."""
+        query = replace(self, **overrides) if overrides else self
+        pairs: list[tuple[str, str]] = []
+        if query.q:
+            pairs.append(("q", query.q))
+        pairs.extend(("role", r) for r in query.roles)
+        if query.active != "any":
+            pairs.append(("active", query.active))
+        if query.created_from:
+            pairs.append(("created_from", query.created_from.isoformat()))
+        if query.created_to:
+            pairs.append(("created_to", query.created_to.isoformat()))
+        if query.login != "any":
+            pairs.append(("login", query.login))
+            if query.login != "never" and query.login_date:
+                pairs.append(("login_date", query.login_date.isoformat()))
+        if query.sort != "username":
+            pairs.append(("sort", query.sort))
+        if query.page != 1:
+            pairs.append(("page", str(query.page)))
+        if query.page_size != DEFAULT_PAGE_SIZE:
+            pairs.append(("page_size", str(query.page_size)))
+        return pairs
+
+    def filter_args(self) -> list[tuple[str, str]]:
+        """Only the parameters that choose rows (search and filters), for bulk 'all matching'."""
+        return [(k, v) for k, v in self.to_args() if k not in ("sort", "page", "page_size")]
+
+
+def _parse_page(raw: str | None) -> int:
+    """A 1-based page number; below 1 means 1, and list_users caps it at the last page."""
+    if raw is None or raw.strip() == "":
+        return 1
+    raw = raw.strip()
+    if not re.fullmatch(r"-?\d+", raw):
+        raise BadQuery("Page must be a whole number.")
+    if raw.startswith("-"):
+        return 1
+    return max(1, min(int(raw[:12]), 10**12))
+
+
+def _parse_page_size(raw: str | None) -> int:
+    if raw is None or raw.strip() == "":
+        return DEFAULT_PAGE_SIZE
+    if raw.strip() not in {str(size) for size in PAGE_SIZES}:
+        raise BadQuery(f"Rows per page must be one of {', '.join(map(str, PAGE_SIZES))}.")
+    return int(raw)
+
+
+def _start_of(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day)
+
+
+def filter_clauses(query: ListQuery) -> list[ColumnElement[bool]]:
+    """The WHERE clauses for the query's search and filters."""
+    clauses: list[ColumnElement[bool]] = []
+    search = match_clause(query.q)
+    if search is not None:
+        clauses.append(search)
+    if query.roles:
+        clauses.append(User.role.in_(query.roles))
+    if query.active != "any":
+        clauses.append(User.is_active.is_(query.active == "yes"))
+    if query.created_from:
+        clauses.append(User.created_at >= _start_of(query.created_from))
+    if query.created_to:
+        clauses.append(User.created_at < _start_of(query.created_to) + timedelta(days=1))
+    if query.login == "never":
+        clauses.append(User.last_login_at.is_(None))
+    elif query.login == "before" and query.login_date:
+        clauses.append(User.last_login_at < _start_of(query.login_date))
+    elif query.login == "after" and query.login_date:
+        clauses.append(User.last_login_at >= _start_of(query.login_date) + timedelta(days=1))
+    return clauses
+
+
+def _ordered(statement: Select, query: ListQuery) -> Select:
+    """Order by the query's column (empty values last either way), then id for a stable order."""
+    column = SORT_COLUMNS[query.sort_key]
+    direction = column.desc() if query.descending else column.asc()
+    id_direction = User.id.desc() if query.descending else User.id.asc()
+    return statement.order_by(direction.nulls_last(), id_direction)
+
+
+def matching(query: ListQuery) -> Select:
+    """SELECT the users the query matches, unordered."""
+    return select(User).where(*filter_clauses(query))
+
+
+def count_matching(query: ListQuery) -> int:
+    """How many users the query's search and filters match."""
+    statement = select(func.count()).select_from(User).where(*filter_clauses(query))
+    return db.session.scalar(statement) or 0
+
+
+@dataclass
+class Page:
+    """One page of the users table."""
+
+    rows: list[User]
+    total: int
+    page: int
+    page_size: int
+    query: ListQuery
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def first_index(self) -> int:
+        return (self.page - 1) * self.page_size + 1 if self.total else 0
+
+    @property
+    def last_index(self) -> int:
+        return min(self.total, self.page * self.page_size)
+
+
+def list_users(query: ListQuery) -> Page:
+    """The page of users the query asks for; a page past the end shows the last page."""
+    total = count_matching(query)
+    pages = max(1, -(-total // query.page_size))
+    page = min(query.page, pages)
+    statement = _ordered(matching(query), query).limit(query.page_size).offset((page - 1) * query.page_size)
+    rows = list(db.session.scalars(statement))
+    return Page(rows=rows, total=total, page=page, page_size=query.page_size, query=replace(query, page=page))
 
 
 def count_users() -> int:
     """How many users there are."""
     return db.session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def get_user(user_id: int) -> User:
+    """The user with this id; raises NotFound."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(user_id)
+    return user
+
+
+# --- validation ----------------------------------------------------------------------------
 
 
 def username_or_email_taken(username: str, email: str) -> str | None:
@@ -30,6 +342,188 @@ def username_or_email_taken(username: str, email: str) -> str | None:
     if db.session.scalar(select(User.id).where(User.email == email.strip().lower())):
         return "email"
     return None
+
+
+def parse_changes(form: Mapping[str, str], fields: Iterable[str] = EDITABLE_FIELDS) -> dict[str, Any]:
+    """Read the editable fields from a submitted form.
+
+    A text field left out of the form is left unchanged; an absent is_active checkbox means inactive.
+    """
+    changes: dict[str, Any] = {}
+    for name in fields:
+        if name == "is_active":
+            changes[name] = (form.get(name) or "").strip().lower() in ("true", "on", "1", "yes")
+        elif name in form:
+            changes[name] = form.get(name) or ""
+    return changes
+
+
+def _validate(changes: dict[str, Any], own_id: int | None) -> dict[str, Any]:
+    """Normalise and check field values; raises UserError naming every bad field."""
+    clean: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if "username" in changes:
+        username = str(changes["username"]).strip().lower()
+        if not username:
+            errors["username"] = "Enter a username."
+        elif len(username) > USERNAME_MAX or not USERNAME_PATTERN.match(username):
+            errors["username"] = (
+                f"Use up to {USERNAME_MAX} lower-case letters, digits, dots, dashes or underscores."
+            )
+        elif db.session.scalar(select(User.id).where(User.username == username)):
+            errors["username"] = "That username is already taken."
+        clean["username"] = username
+    if "full_name" in changes:
+        full_name = " ".join(str(changes["full_name"]).split())
+        if not full_name:
+            errors["full_name"] = "Enter a full name."
+        elif len(full_name) > FULL_NAME_MAX:
+            errors["full_name"] = f"Full name is limited to {FULL_NAME_MAX} characters."
+        clean["full_name"] = full_name
+    if "email" in changes:
+        email = str(changes["email"]).strip().lower()
+        if not email or len(email) > EMAIL_MAX or not EMAIL_PATTERN.match(email):
+            errors["email"] = "Enter a valid email address, like name@example.com."
+        else:
+            other = db.session.scalar(select(User.id).where(User.email == email))
+            if other is not None and other != own_id:
+                errors["email"] = "Another account already uses that email."
+        clean["email"] = email
+    if "role" in changes:
+        role = str(changes["role"]).strip()
+        if role not in ROLES:
+            errors["role"] = f"Choose a role: {', '.join(ROLES)}."
+        clean["role"] = role
+    if "is_active" in changes:
+        clean["is_active"] = bool(changes["is_active"])
+    if errors:
+        first = next(iter(errors))
+        raise UserError(errors[first], first, errors)
+    return clean
+
+
+def snapshot_of(user: User) -> dict[str, Any]:
+    """The audited fields of a user."""
+    return {
+        "username": user.username,
+        "email": user.email,
+        "full_name": user.full_name,
+        "role": user.role,
+        "is_active": user.is_active,
+    }
+
+
+# --- writes --------------------------------------------------------------------------------
+
+
+def _commit(point: str) -> None:
+    """Commit the write and its audit entry, with the crash points fault tests arm.
+
+    Objects keep the values they had after flush (their new version included) rather than
+    being re-read after commit, where another writer's later change could already show.
+    """
+    faults.crash_point(f"{point}.before_commit")
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+    faults.crash_point(f"{point}.after_commit")
+
+
+def _check_version(user: User, version: int | str | None) -> None:
+    """Refuse (409) unless the admin saw the stored version."""
+    try:
+        seen = int(version)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seen = -1
+    if seen != user.version:
+        raise Conflict(user)
+
+
+def update_user(user_id: int, changes: Mapping[str, Any], version: int | str | None, actor: User) -> User:
+    """Apply an in-place edit if the admin saw the current version and the rules allow it.
+
+    Raises NotFound, UserError (422), Conflict (409) or Forbidden (403); on success the change
+    and its audit entry are committed together and the updated user (new version) returned.
+    """
+    user = get_user(user_id)
+    if not roles.can_write(actor):
+        raise Forbidden("Your role cannot change accounts.")
+    _check_version(user, version)
+    clean = _validate({k: v for k, v in changes.items() if k in EDITABLE_FIELDS}, user.id)
+    before = snapshot_of(user)
+    differing = {k: v for k, v in clean.items() if before.get(k) != v}
+    denial = roles.edit_denial(actor, user, differing)
+    if denial:
+        raise _role_field_error(actor, user, differing, denial) or Forbidden(denial)
+    if not differing:
+        db.session.rollback()
+        return get_user(user_id)
+    for name, value in differing.items():
+        setattr(user, name, value)
+    try:
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict(get_user(user_id)) from None
+    audit.record("update", user.id, audit.diff(before, snapshot_of(user)), actor=actor)
+    _commit("user_update")
+    return user
+
+
+def _role_field_error(actor: User, user: User, differing: dict[str, Any], denial: str) -> UserError | None:
+    """A role the actor may not grant, on a row they may otherwise edit, is a field error (422)."""
+    if "role" not in differing or differing["role"] in roles.assignable_roles(actor):
+        return None
+    rest = {k: v for k, v in differing.items() if k != "role"}
+    if roles.edit_denial(actor, user, rest) is not None:
+        return None
+    return UserError(denial, "role")
+
+
+def toggle_active(user_id: int, version: int | str | None, actor: User) -> User:
+    """Flip a user's active flag (same rules and statuses as update_user)."""
+    user = get_user(user_id)
+    return update_user(user_id, {"is_active": not user.is_active}, version, actor)
+
+
+def delete_user(user_id: int, version: int | str | None, actor: User) -> dict[str, Any]:
+    """Delete a user the admin saw at this version; returns the deleted user's fields."""
+    user = get_user(user_id)
+    denial = roles.delete_denial(actor, user)
+    if denial:
+        raise Forbidden(denial)
+    _check_version(user, version)
+    before = snapshot_of(user)
+    db.session.delete(user)
+    try:
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict(get_user(user_id)) from None
+    audit.record("delete", user_id, audit.diff(before, {}), actor=actor)
+    _commit("user_delete")
+    return before
+
+
+def create_user(fields: Mapping[str, Any], actor: User) -> User:
+    """Create an account from the table (no password: it cannot sign in until one is set)."""
+    wanted = {k: fields.get(k, "") for k in ("username", "email", "full_name", "role")}
+    wanted["is_active"] = fields.get("is_active", True)
+    if not roles.can_write(actor):
+        raise Forbidden("Your role cannot create accounts.")
+    clean = _validate(wanted, None)
+    denial = roles.create_denial(actor, clean["role"])
+    if denial:
+        raise UserError(denial, "role")
+    user = User(**clean)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("create", user.id, audit.diff({}, snapshot_of(user)), actor=actor)
+    _commit("user_create")
+    return user
 
 
 def create_staff(username: str, email: str, full_name: str, role: str, password: str, actor=None) -> User:
@@ -58,3 +552,121 @@ def create_staff(username: str, email: str, full_name: str, role: str, password:
         actor=actor,
     )
     return user
+
+
+# --- bulk actions --------------------------------------------------------------------------
+
+
+@dataclass
+class BulkResult:
+    """What a bulk action did: how many rows changed, and how many were skipped for each reason."""
+
+    action: str
+    done: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+def bulk_targets(ids: Iterable[int] | None, query: ListQuery | None) -> Select:
+    """SELECT the users a bulk action applies to: the given ids, or all that match the query."""
+    if ids is not None:
+        return select(User).where(User.id.in_(list(ids))).order_by(User.id)
+    return matching(query or ListQuery()).order_by(User.id)
+
+
+def count_bulk_targets(ids: Iterable[int] | None, query: ListQuery | None) -> int:
+    """How many users a bulk action would consider."""
+    statement = bulk_targets(ids, query).order_by(None).with_only_columns(func.count())
+    return db.session.scalar(statement) or 0
+
+
+def bulk_change(
+    action: str, ids: Iterable[int] | None, query: ListQuery | None, actor: User, role: str | None = None
+) -> BulkResult:
+    """Apply a bulk action in one transaction, the role rules checked row by row."""
+    if action not in BULK_ACTIONS:
+        raise UserError(f"Choose an action: {', '.join(BULK_ACTIONS)}.", "action")
+    if action == "set_role" and role not in ROLES:
+        raise UserError(f"Choose a role: {', '.join(ROLES)}.", "role")
+    if not roles.can_write(actor):
+        raise Forbidden("Your role cannot change accounts.")
+    result = BulkResult(action)
+    target_ids = list(db.session.scalars(bulk_targets(ids, query).with_only_columns(User.id)))
+    for start in range(0, len(target_ids), BULK_CHUNK):
+        chunk = target_ids[start : start + BULK_CHUNK]
+        for user in db.session.scalars(select(User).where(User.id.in_(chunk)).order_by(User.id)):
+            _bulk_one(action, user, actor, role, result)
+        db.session.flush()
+    _commit("user_bulk")
+    return result
+
+
+def _bulk_one(action: str, user: User, actor: User, role: str | None, result: BulkResult) -> None:
+    """Apply a bulk action to one user, or count why it was skipped."""
+    before = snapshot_of(user)
+    if action == "delete":
+        denial = roles.delete_denial(actor, user)
+        if denial:
+            result.skip(denial)
+            return
+        user_id = user.id
+        db.session.delete(user)
+        db.session.flush()
+        audit.record("delete", user_id, audit.diff(before, {}), actor=actor)
+        result.done += 1
+        return
+    changes: dict[str, Any] = {
+        "activate": {"is_active": True},
+        "deactivate": {"is_active": False},
+        "set_role": {"role": role},
+    }[action]
+    differing = {k: v for k, v in changes.items() if before.get(k) != v}
+    if not differing:
+        result.skip("Already so.")
+        return
+    denial = roles.edit_denial(actor, user, differing)
+    if denial:
+        result.skip(denial)
+        return
+    for name, value in differing.items():
+        setattr(user, name, value)
+    db.session.flush()
+    audit.record("update", user.id, audit.diff(before, snapshot_of(user)), actor=actor)
+    result.done += 1
+
+
+# --- export --------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = ("id", "username", "email", "full_name", "role", "is_active", "created_at", "last_login_at")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    text = str(value)
+    if text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def export_rows(query: ListQuery, chunk: int = 1000) -> Iterator[tuple[Any, ...]]:
+    """Every row the query matches, in its order, streamed from a server-side cursor."""
+    columns = [getattr(User, name) for name in EXPORT_COLUMNS]
+    statement = _ordered(select(*columns).where(*filter_clauses(query)), query)
+    result = db.session.execute(statement.execution_options(yield_per=chunk, stream_results=True))
+    try:
+        yield from result
+    finally:
+        result.close()
