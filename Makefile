@@ -48,5 +48,12 @@ system-test-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		{ $(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql; }
 
+# The full load run: 32 clients for 60 s against 4 gunicorn workers, on SQLite and PostgreSQL,
+# with and without at least 30 SIGKILLed workers; figures are printed and kept in soak.txt.
+soak: $(VENV)/.dev $(HTMX) system-test-deps
+	rm -f soak.txt
+	LOAD_SECONDS=60 LOAD_MIN_KILLS=30 LOAD_FIGURES_FILE=soak.txt $(BIN)/python -m pytest tests/test_load.py -p no:cacheprovider
+	cat soak.txt
+
 clean:
 	rm -rf $(VENV) node_modules static/vendor .pytest_cache
