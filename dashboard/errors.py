@@ -14,6 +14,7 @@ from flask import make_response
 from flask import render_template
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
+from sqlalchemy.exc import DataError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -243,6 +244,21 @@ def init_app(app: Flask) -> None:
             "Bad request",
             "A link in this request contains line breaks or other characters that are not allowed. "
             "Nothing was changed.",
+        )
+
+    @app.errorhandler(DataError)
+    def bad_value(error: DataError):
+        """A value the database refuses as data (an id beyond the integer range, a NUL byte).
+
+        It came from the request, so it is the client's mistake: 400, and nothing was written.
+        """
+        db.session.rollback()
+        log.info("value refused by the database: %s", str(error.orig).splitlines()[0])
+        return render_error(
+            400,
+            "Bad request",
+            "A value in this request is out of range or not allowed (for example a number too large "
+            "or a NUL character). Nothing was changed.",
         )
 
     @app.errorhandler(DBAPIError)

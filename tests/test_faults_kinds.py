@@ -93,3 +93,13 @@ def test_a_bug_is_not_reported_as_a_storage_fault(faulty_app):
     faulty_app.config["PROPAGATE_EXCEPTIONS"] = False
     response = faulty_app.test_client().get("/_test/fault/integrity")
     assert response.status_code == 500
+
+
+def test_a_value_the_database_refuses_is_a_400(backend, admin_client):
+    """An id beyond PostgreSQL's integer range (and anything else the database refuses as data)."""
+    response = admin_client.get("/admin/user/row/2147483648", headers={"HX-Request": "true"})
+    if backend == "sqlite":  # SQLite's integers are 64-bit: simply no such user
+        assert response.status_code == 404
+    else:
+        assert response.status_code == 400
+        assert "out of range" in response.get_data(as_text=True)
