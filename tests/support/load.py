@@ -363,6 +363,7 @@ class Verdict:
     p50_ms: float
     p99_ms: float
     kills: int
+    connection_errors: int = 0
 
     def problems(self) -> list[str]:
         return [*self.lost, *self.stale, *self.refused_not_409, *self.integrity]
@@ -372,7 +373,8 @@ class Verdict:
             f"{label}: {self.edits_per_second:.1f} edits/s, p50 {self.p50_ms:.1f} ms, "
             f"p99 {self.p99_ms:.1f} ms; acknowledged {self.acknowledged}, conflicts {self.conflicts}, "
             f"unknown outcome {self.unknown}, lost {len(self.lost)}, stale {len(self.stale)}, "
-            f"5xx {self.five_xx}, refused-not-409 {len(self.refused_not_409)}, worker kills {self.kills}"
+            f"5xx {self.five_xx}, refused-not-409 {len(self.refused_not_409)}, worker kills {self.kills}, "
+            f"connection errors seen by clients {self.connection_errors}"
         )
 
 
@@ -482,4 +484,5 @@ def verify(database_url: str, result: LoadResult, initial: dict[int, tuple[str, 
         p50_ms=_percentile(latencies, 0.50),
         p99_ms=_percentile(latencies, 0.99),
         kills=result.kills,
+        connection_errors=result.connection_errors,
     )
