@@ -13,9 +13,11 @@ from sqlalchemy import ForeignKey
 from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import String
+from sqlalchemy import update
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import validates
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .extensions import db
 
@@ -93,6 +95,18 @@ class User(db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username!r} {self.role}>"
+
+
+def update_bookkeeping(user: User, **values: Any) -> None:
+    """Write sign-in bookkeeping (last login, password hash, session token) without a new version.
+
+    The version counts the edits two admins could overwrite; a user signing in or out, or
+    changing their password, must not turn an admin's pending edit of that row into a conflict.
+    The caller commits.
+    """
+    db.session.execute(update(User.__table__).where(User.__table__.c.id == user.id).values(**values))
+    for name, value in values.items():
+        set_committed_value(user, name, value)
 
 
 class AuditEntry(db.Model):

@@ -55,7 +55,7 @@ def edit_denial(actor: User, target: User, changes: Mapping[str, Any]) -> str | 
     """
     if not can_write(actor):
         return "Your role cannot change accounts."
-    if actor.role == "editor" and target.role not in EDITABLE_BY_EDITOR:
+    if actor.role == "editor" and target.role not in EDITABLE_BY_EDITOR and target.id != actor.id:
         return f"Editors cannot change {target.role} accounts."
     new_role = changes.get("role", target.role)
     if new_role != target.role and new_role not in assignable_roles(actor):

@@ -3,6 +3,7 @@
 from flask import Flask
 from flask import Response
 from flask import request
+from flask_login import current_user
 
 CSP = "; ".join(
     (
@@ -20,12 +21,23 @@ CSP = "; ".join(
 )
 
 
+def _is_static() -> bool:
+    endpoint = request.endpoint or ""
+    return endpoint == "static" or endpoint.endswith(".static")
+
+
 def set_security_headers(response: Response) -> Response:
     """Stamp every response with the security headers."""
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
+    # Strict but not no-referrer: Flask-WTF's CSRF check over HTTPS compares the Referer.
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
+    if current_user.is_authenticated and not _is_static():
+        # Account data must not linger in caches, nor come back with the back button after logout.
+        response.headers["Cache-Control"] = "no-store"
     if request.is_secure:
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     return response

@@ -27,18 +27,24 @@ from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 from sqlalchemy import inspect
 from werkzeug.datastructures import MultiDict
+from wtforms import HiddenField
+from wtforms import SelectChoice
+from wtforms import SelectField
 from wtforms.validators import ValidationError
 
 from . import audit
 from . import roles
+from . import sessions
 from . import users
 from .admin import StaffOnly
 from .extensions import db
 from .htmx import is_htmx
 from .htmx import vary_on_htmx
+from .models import ROLES
 from .models import User
 
 MESSAGE_EVENT = "dashboard:message"
+MAX_SELECTED_IDS = 1000  # a page shows at most 100; more can only be a crafted request
 
 
 class Permissions:
@@ -106,6 +112,10 @@ class UserAdmin(StaffOnly, ModelView):
     )
     can_view_details = True
     page_size = 50
+    form_overrides = {"role": SelectField}
+    form_args = {"role": {"choices": [SelectChoice(role) for role in ROLES]}}
+    # The edit page carries the version the admin loaded, like the table's rows do.
+    form_extra_fields = {"seen_version": HiddenField()}
     # Flask-Admin's bulk delete binds the ids as VARCHAR, which PostgreSQL refuses (a 500);
     # the table's POST /admin/user/bulk replaces it.
     action_disallowed_list = ["delete"]
@@ -123,6 +133,10 @@ class UserAdmin(StaffOnly, ModelView):
     def can_delete(self) -> bool:
         return current_user.is_authenticated and current_user.role == "admin"
 
+    def on_form_prefill(self, form, id):
+        """Remember which version of the row the edit page showed."""
+        form.seen_version.data = str(self.get_one(id).version)
+
     def on_model_change(self, form, model, is_created):
         """Apply roles.py (and the audit trail) to Flask-Admin's create and edit forms."""
         with db.session.no_autoflush:
@@ -130,6 +144,11 @@ class UserAdmin(StaffOnly, ModelView):
                 denial = roles.create_denial(current_user, model.role)
                 before: dict = {}
             else:
+                if (form.seen_version.data or "") != str(model.version):
+                    raise ValidationError(
+                        "Someone else changed this user since you opened it; nothing was saved. "
+                        "Reload to see the current values."
+                    )
                 original = _before(model)
                 changed = {
                     name: getattr(model, name) for name in users.EDITABLE_FIELDS if _changed(model, name)
@@ -204,7 +223,7 @@ class UserAdmin(StaffOnly, ModelView):
             "list_url": self.list_url,
             **extra,
         }
-        return make_response(render_template(template, **context), status)
+        return vary_on_htmx(make_response(render_template(template, **context), status))
 
     def _back(self, text: str, level: str = "success") -> Response:
         """Non-HTMX write done: flash the message and 303 back to the list as it was."""
@@ -269,7 +288,9 @@ class UserAdmin(StaffOnly, ModelView):
         changes = users.parse_changes(request.form)
         return self._write_row(
             user_id,
-            lambda: users.update_user(user_id, changes, _version_of(request.form), current_user),
+            lambda: users.update_user(
+                user_id, changes, _version_of(request.form), current_user, sessions.login_is_recent()
+            ),
             changes,
         )
 
@@ -304,6 +325,9 @@ class UserAdmin(StaffOnly, ModelView):
         except users.Forbidden as error:
             db.session.rollback()
             return self._row_problem(user_id, "display", 403, message=error.message)
+        except users.ReauthRequired:
+            db.session.rollback()
+            return sessions.reauth_response()
         text = f"Saved {user.username}."
         if is_htmx():
             return with_message(self._row(user), text)
@@ -398,6 +422,8 @@ class UserAdmin(StaffOnly, ModelView):
             return self._bulk_refused("Only admins can delete accounts.", 403)
         if ids is not None and not ids:
             return self._bulk_refused("Select some rows first, or choose all matching rows.")
+        if action == "set_role" and not sessions.login_is_recent():
+            return sessions.reauth_response()
         if form.get("confirm") != "yes":
             count = users.count_bulk_targets(ids, query)
             confirm = {"action": action, "role": role, "ids": ids, "query": query, "count": count}
@@ -407,7 +433,7 @@ class UserAdmin(StaffOnly, ModelView):
                 )
                 return make_response(body)
             return self._full_page(return_query(), bulk_confirm=confirm)
-        result = users.bulk_change(action, ids, query, current_user, role)
+        result = users.bulk_change(action, ids, query, current_user, role, sessions.login_is_recent())
         text = bulk_summary(result)
         if is_htmx():
             return self._retarget_table(text, "success" if not result.skipped else "warning")
@@ -420,6 +446,8 @@ class UserAdmin(StaffOnly, ModelView):
             args = MultiDict([(k[2:], v) for k, v in filters.items(multi=True)])
             return None, list_query_from(args)
         ids: list[int] = []
+        if len(form.getlist("ids")) > MAX_SELECTED_IDS:
+            abort(400, description=f"Select at most {MAX_SELECTED_IDS:,} rows, or choose all matching rows.")
         for raw in form.getlist("ids"):
             if not raw.isdigit() or len(raw) > 12:
                 abort(400, description="Row ids must be whole numbers.")
@@ -481,17 +509,19 @@ def _before(model: User) -> User:
     return copy
 
 
-def _csv_lines(query: users.ListQuery) -> Iterator[str]:
-    """Yield the CSV one line at a time (a header, then each row neutralised)."""
+def _csv_lines(query: users.ListQuery, flush_at: int = 64 * 1024) -> Iterator[str]:
+    """Yield the CSV: a header, then the rows (neutralised) as they come off the cursor.
+
+    Rows are written one by one into a small buffer that is handed on every ~64 kB, so memory
+    stays flat however many rows match, without a network write per row.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-
-    def line(values) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(values)
-        return buffer.getvalue()
-
-    yield line(users.EXPORT_COLUMNS)
+    writer.writerow(users.EXPORT_COLUMNS)
     for row in users.export_rows(query):
-        yield line([users.neutralise_cell(value) for value in row])
+        writer.writerow([users.neutralise_cell(value) for value in row])
+        if buffer.tell() >= flush_at:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

@@ -22,6 +22,7 @@ from . import audit
 from . import faults
 from . import passwords
 from . import roles
+from . import sessions
 from .extensions import db
 from .models import EMAIL_MAX
 from .models import FULL_NAME_MAX
@@ -47,6 +48,7 @@ LOGIN_CHOICES = ("any", "never", "before", "after")
 EDITABLE_FIELDS = ("full_name", "email", "role", "is_active")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 BULK_ACTIONS = ("activate", "deactivate", "set_role", "delete")
 BULK_CHUNK = 500
 
@@ -85,6 +87,10 @@ class Forbidden(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class ReauthRequired(Exception):
+    """A role change needs the password entered within the re-auth window; nothing was changed."""
 
 
 class NotFound(LookupError):
@@ -134,7 +140,7 @@ class ListQuery:
         q = args.get("q") or ""
         if len(q) > Q_MAX:
             raise BadQuery(f"Search text is limited to {Q_MAX} characters.")
-        if "\x00" in q or any(ord(ch) < 32 and ch not in "\t\n\r" for ch in q):
+        if CONTROL_CHARACTERS.search(q.replace("\t", " ").replace("\n", " ").replace("\r", " ")):
             raise BadQuery("Search text contains characters that cannot be searched for.")
         role_values = tuple(dict.fromkeys(v.strip() for v in args.getlist("role") if v.strip()))
         unknown = [r for r in role_values if r not in ROLES]
@@ -362,6 +368,10 @@ def _validate(changes: dict[str, Any], own_id: int | None) -> dict[str, Any]:
     """Normalise and check field values; raises UserError naming every bad field."""
     clean: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    for name in ("username", "full_name", "email", "role"):
+        if name in changes and CONTROL_CHARACTERS.search(str(changes[name])):
+            errors[name] = "Remove the control characters (such as NUL) from this field."
+            changes = {k: v for k, v in changes.items() if k != name}
     if "username" in changes:
         username = str(changes["username"]).strip().lower()
         if not username:
@@ -442,11 +452,18 @@ def _check_version(user: User, version: int | str | None) -> None:
         raise Conflict(user)
 
 
-def update_user(user_id: int, changes: Mapping[str, Any], version: int | str | None, actor: User) -> User:
+def update_user(
+    user_id: int,
+    changes: Mapping[str, Any],
+    version: int | str | None,
+    actor: User,
+    recent_login: bool = True,
+) -> User:
     """Apply an in-place edit if the admin saw the current version and the rules allow it.
 
-    Raises NotFound, UserError (422), Conflict (409) or Forbidden (403); on success the change
-    and its audit entry are committed together and the updated user (new version) returned.
+    Raises NotFound, UserError (422), Conflict (409), Forbidden (403) or ReauthRequired (a role
+    change without a recent sign-in); on success the change and its audit entry are committed
+    together and the updated user (new version) returned.
     """
     user = get_user(user_id)
     if not roles.can_write(actor):
@@ -461,8 +478,9 @@ def update_user(user_id: int, changes: Mapping[str, Any], version: int | str | N
     if not differing:
         db.session.rollback()
         return get_user(user_id)
-    for name, value in differing.items():
-        setattr(user, name, value)
+    if "role" in differing and not recent_login:
+        raise ReauthRequired()
+    _apply(user, differing)
     try:
         db.session.flush()
     except StaleDataError:
@@ -471,6 +489,14 @@ def update_user(user_id: int, changes: Mapping[str, Any], version: int | str | N
     audit.record("update", user.id, audit.diff(before, snapshot_of(user)), actor=actor)
     _commit("user_update")
     return user
+
+
+def _apply(user: User, differing: Mapping[str, Any]) -> None:
+    """Set the changed fields; a role change or deactivation ends the account's sessions."""
+    for name, value in differing.items():
+        setattr(user, name, value)
+    if "role" in differing or differing.get("is_active") is False:
+        sessions.revoke(user)  # a copied cookie stops working at once, everywhere
 
 
 def _role_field_error(actor: User, user: User, differing: dict[str, Any], denial: str) -> UserError | None:
@@ -587,7 +613,12 @@ def count_bulk_targets(ids: Iterable[int] | None, query: ListQuery | None) -> in
 
 
 def bulk_change(
-    action: str, ids: Iterable[int] | None, query: ListQuery | None, actor: User, role: str | None = None
+    action: str,
+    ids: Iterable[int] | None,
+    query: ListQuery | None,
+    actor: User,
+    role: str | None = None,
+    recent_login: bool = True,
 ) -> BulkResult:
     """Apply a bulk action in one transaction, the role rules checked row by row."""
     if action not in BULK_ACTIONS:
@@ -596,6 +627,8 @@ def bulk_change(
         raise UserError(f"Choose a role: {', '.join(ROLES)}.", "role")
     if not roles.can_write(actor):
         raise Forbidden("Your role cannot change accounts.")
+    if action == "set_role" and not recent_login:
+        raise ReauthRequired()
     result = BulkResult(action)
     target_ids = list(db.session.scalars(bulk_targets(ids, query).with_only_columns(User.id)))
     for start in range(0, len(target_ids), BULK_CHUNK):
@@ -617,7 +650,6 @@ def _bulk_one(action: str, user: User, actor: User, role: str | None, result: Bu
             return
         user_id = user.id
         db.session.delete(user)
-        db.session.flush()
         audit.record("delete", user_id, audit.diff(before, {}), actor=actor)
         result.done += 1
         return
@@ -628,15 +660,13 @@ def _bulk_one(action: str, user: User, actor: User, role: str | None, result: Bu
     }[action]
     differing = {k: v for k, v in changes.items() if before.get(k) != v}
     if not differing:
-        result.skip("Already so.")
+        result.skip("Already so")
         return
     denial = roles.edit_denial(actor, user, differing)
     if denial:
         result.skip(denial)
         return
-    for name, value in differing.items():
-        setattr(user, name, value)
-    db.session.flush()
+    _apply(user, differing)
     audit.record("update", user.id, audit.diff(before, snapshot_of(user)), actor=actor)
     result.done += 1
 

@@ -9,6 +9,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -21,9 +22,11 @@ from sqlalchemy.pool import NullPool
 
 from dashboard import create_app
 from dashboard import passwords
+from dashboard import sessions
 from dashboard.config import TestingConfig
 from dashboard.extensions import db
 from dashboard.models import User
+from dashboard.models import utcnow
 from tests.support.postgres import throwaway_cluster
 from tests.support.server import gunicorn
 
@@ -232,6 +235,27 @@ def editor_client(client_as) -> FlaskClient:
 @pytest.fixture
 def viewer_client(client_as) -> FlaskClient:
     return client_as("viewer")
+
+
+class Clock:
+    """A controllable replacement for dashboard.sessions.now, the clock of session lifetimes."""
+
+    def __init__(self):
+        self.current = utcnow()
+
+    def __call__(self):
+        return self.current
+
+    def advance(self, **delta):
+        self.current += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    """Freeze session time; tests move it with clock.advance(minutes=...)."""
+    fake = Clock()
+    monkeypatch.setattr(sessions, "now", fake)
+    return fake
 
 
 # --- a real server and a real browser ----------------------------------------------------

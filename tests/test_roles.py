@@ -58,6 +58,12 @@ def test_nobody_deactivates_demotes_or_deletes_themselves(people):
     assert roles.delete_denial(root, root)
     assert roles.edit_denial(root, root, {"full_name": "New Name"}) is None
     assert roles.edit_denial(ed, ed, {"role": "member"})
+    assert roles.edit_denial(ed, ed, {"is_active": False})
+
+
+def test_editors_may_edit_their_own_name_and_email(people):
+    ed = people["ed"]
+    assert roles.edit_denial(ed, ed, {"full_name": "Ed Itor", "email": "ed.itor@example.com"}) is None
 
 
 def test_last_active_admin_stays(app, people):

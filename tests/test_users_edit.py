@@ -101,6 +101,8 @@ def test_save_updates_row_version_and_audit(app, admin_client, member):
         ({"full_name": "   "}, "full_name", "Enter a full name"),
         ({"full_name": "x" * 121}, "full_name", "limited to 120 characters"),
         ({"role": "superuser"}, "role", "Choose a role"),
+        ({"full_name": "Nul\x00Byte"}, "full_name", "control characters"),
+        ({"email": "nul\x00@example.com"}, "email", "control characters"),
     ],
 )
 def test_invalid_edit_is_422_in_the_row_with_input_kept(
@@ -229,3 +231,13 @@ def test_service_update_raises_typed_errors(app, make_user, member):
         db.session.rollback()
         updated = users.update_user(member.id, {"full_name": "Service Call"}, 1, actor)
         assert updated.version == 2
+
+
+def test_html_in_an_edit_is_stored_as_text_and_rendered_escaped(app, admin_client, member):
+    payload = '<img src=x onerror="alert(1)">'
+    response = save(admin_client, member.id, version=1, full_name=payload, email="molly@example.com")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert payload not in html
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
+    assert stored(app, member.id).full_name == payload

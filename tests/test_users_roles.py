@@ -144,6 +144,8 @@ def test_editor_sees_no_delete_and_only_assignable_roles(editor_client, targets)
     assert "/delete" not in html
     assert f'href="/admin/user/row/{targets["member"].id}/edit"' in html
     assert f'href="/admin/user/row/{targets["admin"].id}/edit"' not in html
+    assert f'name="ids" value="{targets["member"].id}"' in html
+    assert f'name="ids" value="{targets["admin"].id}"' not in html  # nothing to select it for
     create = html[html.index('id="create-role"') :]
     create = create[: create.index("</select>")]
     assert (

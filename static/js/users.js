@@ -52,12 +52,15 @@
     if (login === "never" || !login || login === "any") body.delete("login_date");
   });
 
-  // --- errors that are not rows must not replace a row --------------------------------------
+  // --- error answers (400/403/404/503...) become a message; they never replace a row or the table.
   document.addEventListener("htmx:before:swap", function (event) {
     var ctx = event.detail.ctx;
-    if (!ctx || !ctx.target || ctx.target.tagName !== "TR") return;
+    if (!ctx || !ctx.target) return;
     var text = (ctx.text || "").trim();
-    if (text.indexOf("<tr") === 0) return;
+    var intoRow = ctx.target.tagName === "TR" && text.indexOf("<tr") !== 0;
+    var intoTable = ctx.target.id === "user-table" && text.indexOf("error-message") !== -1 &&
+                    text.indexOf('id="user-rows"') === -1;
+    if (!intoRow && !intoTable) return;
     event.preventDefault();
     var holder = document.createElement("div");
     holder.innerHTML = text;
@@ -106,6 +109,10 @@
       if (row.querySelector("[autofocus]")) return; // htmx focuses it
       var edit = row.querySelector(".edit-link") || row;
       if (document.activeElement === document.body || !document.activeElement) edit.focus();
+    }
+    if (target.id === "user-table" && (!document.activeElement || document.activeElement === document.body)) {
+      var first = target.querySelector("#user-rows tr[tabindex]");
+      (first || document.getElementById("search")).focus();
     }
     updateSelectedCount();
   });
@@ -169,6 +176,18 @@
     form.requestSubmit();
     document.getElementById("search").focus();
   });
+
+  // --- the bulk bar's role picker only matters for "Change role to…" --------------------------
+  function syncBulkRole() {
+    var action = document.getElementById("bulk-action");
+    var role = document.querySelector('#bulk select[name="role"]');
+    if (action && role) role.hidden = action.value !== "set_role";
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "bulk-action") syncBulkRole();
+  });
+  document.addEventListener("htmx:after:swap", syncBulkRole);
+  syncBulkRole();
 
   // --- selecting rows for bulk actions -------------------------------------------------------
   function updateSelectedCount() {
