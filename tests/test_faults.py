@@ -95,29 +95,37 @@ def sqlite_path(database_url: str) -> Path:
 
 def test_database_full_answers_503_and_recovers(backend, database_url, make_user, tmp_path):
     if backend != "sqlite":
-        pytest.skip("max_page_count is SQLite's; PostgreSQL disk-full is classified in test_error_kinds")
-    user = make_user("admin")
+        pytest.skip("max_page_count is SQLite's; PostgreSQL disk-full is classified in test_faults_kinds")
+    from tests.test_faults_crash import save
+    from tests.test_faults_crash import stored
+
+    admin = make_user("admin")
+    target = make_user("member")
     flag = tmp_path / "db-full"
     env = {"DASHBOARD_DB_FULL_FLAG": str(flag)}
     with gunicorn(database_url, str(tmp_path / "instance"), extra_env=env) as (base, process):
-        assert sign_in(base, user.username)[0] == 302
-        acknowledged = 1
+        client = HttpClient(base)
+        assert client.login(admin.username, PASSWORD) == 302
         flag.touch()
+        acknowledged = []
         full = None
-        for _ in range(400):  # each sign-in adds an audit row; the file stops growing within a page
-            status, headers, body = sign_in(base, user.username)
-            if status == 302:
-                acknowledged += 1
+        for number in range(200):  # each edit adds an audit row; the file stops growing within a page
+            name = f"Edit {number:03d} " + "x" * 100
+            status, headers, body = save(client, target.id, name)
+            if status == 200:
+                acknowledged.append(name)
                 continue
             full = (status, headers, body)
             break
         assert full is not None, "the database never filled up"
         assert_storage_fault(*full, "full", "The database is full")
-        assert acknowledged_logins(database_url, user.username) == acknowledged
+        assert acknowledged, "no edit fitted before the database was full"
+        assert stored(database_url, target.id)[0::2] == (acknowledged[-1], len(acknowledged))
         flag.unlink()
-        assert sign_in(base, user.username)[0] == 302
+        assert save(client, target.id, "After The Fault")[0] == 200
+        client.close()
         assert process.poll() is None
-    assert acknowledged_logins(database_url, user.username) == acknowledged + 1
+    assert stored(database_url, target.id)[0::2] == ("After The Fault", len(acknowledged) + 1)
 
 
 # --- read-only database ----------------------------------------------------------------------
