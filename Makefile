@@ -56,5 +56,12 @@ bench: $(VENV)/.dev $(HTMX) system-test-deps
 	$(BIN)/python -m bench --users $(BENCH_USERS) --backend sqlite
 	$(BIN)/python -m bench --users $(BENCH_USERS) --backend postgresql
 
+# The full load run: 32 clients for 60 s against 4 gunicorn workers, on SQLite and PostgreSQL,
+# with and without at least 30 SIGKILLed workers; figures are printed and kept in soak.txt.
+soak: $(VENV)/.dev $(HTMX) system-test-deps
+	rm -f soak.txt
+	LOAD_SECONDS=60 LOAD_MIN_KILLS=30 LOAD_FIGURES_FILE=soak.txt $(BIN)/python -m pytest tests/test_load.py -p no:cacheprovider
+	cat soak.txt
+
 clean:
 	rm -rf $(VENV) node_modules static/vendor .pytest_cache

@@ -27,6 +27,13 @@ def describe_database() -> str:
 
 def main() -> None:
     """Run the CLI; a database that cannot be opened is one clear line, not a traceback."""
+    if sys.argv[1:2] == ["run"]:
+        from dashboard.startup import database_problem
+
+        problem = database_problem(create_app())
+        if problem:
+            click.echo(f"Error: the dashboard cannot start: {problem}", err=True)
+            sys.exit(1)
     try:
         cli.main(prog_name="manage.py")
     except (OperationalError, ArgumentError, NoSuchModuleError) as error:

@@ -47,9 +47,24 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int, cache_kib: int = 2000
         connection.exec_driver_sql(begin_statement())
 
 
+def configure_postgresql(engine: Engine, lock_timeout_ms: int) -> None:
+    """Bound how long a statement waits for a row lock, as busy_timeout does on SQLite.
+
+    Without it a request queued behind a lock held elsewhere waits for ever; with it the wait
+    ends in lock_not_available, which answers 503 with Retry-After.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+        dbapi_connection.commit()
+
+
 def init_engine(app: Flask) -> None:
     """Configure the engine lazily: nothing connects until the first query (after any fork)."""
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "sqlite":
         configure_sqlite(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"], app.config["SQLITE_CACHE_KIB"])
+    elif engine.dialect.name == "postgresql":
+        configure_postgresql(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])

@@ -21,8 +21,12 @@ def gunicorn(
     workers: int = 2,
     extra_env: dict | None = None,
     extra_args: tuple[str, ...] = (),
+    prefix: tuple[str, ...] = (),
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Serve the app with gunicorn; yield (base URL, process) and stop it afterwards."""
+    """Serve the app with gunicorn; yield (base URL, process) and stop it afterwards.
+
+    `prefix` runs the server under a wrapper command (e.g. setpriv to drop privileges).
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -32,6 +36,7 @@ def gunicorn(
         **(extra_env or {}),
     }
     command = [
+        *prefix,
         sys.executable,
         "-m",
         "gunicorn",
