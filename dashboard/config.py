@@ -35,7 +35,7 @@ class Config:
     # None means: the SQLite file instance/dashboard.db (resolved in the app factory).
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
-    SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "5000"))
+    DB_LOCK_TIMEOUT_MS = int(os.environ.get("DB_LOCK_TIMEOUT_MS", "5000"))
     SQLITE_CACHE_KIB = int(os.environ.get("SQLITE_CACHE_KIB", "32768"))  # page cache per connection
 
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))

@@ -65,6 +65,6 @@ def init_engine(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "sqlite":
-        configure_sqlite(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"], app.config["SQLITE_CACHE_KIB"])
+        configure_sqlite(engine, app.config["DB_LOCK_TIMEOUT_MS"], app.config["SQLITE_CACHE_KIB"])
     elif engine.dialect.name == "postgresql":
-        configure_postgresql(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        configure_postgresql(engine, app.config["DB_LOCK_TIMEOUT_MS"])

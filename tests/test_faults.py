@@ -162,7 +162,7 @@ def test_read_only_database_answers_503_then_recovers(backend, database_url, mak
 
 def test_lock_held_longer_than_the_timeout_answers_503(backend, database_url, make_user, tmp_path):
     user = make_user("admin")
-    env = {"SQLITE_BUSY_TIMEOUT_MS": "300"}
+    env = {"DB_LOCK_TIMEOUT_MS": "300"}
     with gunicorn(database_url, str(tmp_path / "instance"), extra_env=env) as (base, process):
         assert sign_in(base, user.username)[0] == 302
         if backend == "sqlite":
