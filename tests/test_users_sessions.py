@@ -1,18 +1,12 @@
 """The table's writes follow the session rules: role changes need a recent sign-in, and a role
 change or deactivation ends the account's sessions everywhere at once."""
 
-from tests.conftest import AuthActions
 from tests.support.snapshot import snapshot
+from tests.test_auth_sessions import signed_in
 from tests.test_users_edit import HX
 from tests.test_users_edit import save
 from tests.test_users_edit import stored
 from tests.test_users_edit import token
-
-
-def signed_in(app, user):
-    client = app.test_client()
-    assert AuthActions(client).login(user.username).status_code == 302
-    return client
 
 
 def is_signed_out(client) -> bool:
