@@ -1,50 +1,19 @@
-"""Serve a WSGI app with gunicorn on a free 127.0.0.1 port, and read its workers' memory."""
+"""Serve a WSGI app with gunicorn (the tests' launcher), and read its workers' memory."""
 
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-from tests.support.ports import free_port
-from tests.support.ports import wait_for_port
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support import server as support_server
 
 
 @contextmanager
 def serve(app_path: str, env: dict[str, str], workers: int = 2) -> Iterator[tuple[str, subprocess.Popen]]:
-    """gunicorn `app_path` with `workers` sync workers; yields (base URL, master process)."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        app_path,
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--timeout",
-        "300",
-        "--graceful-timeout",
-        "2",
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
-    try:
-        wait_for_port(port, timeout=60, process=process)
-        yield f"http://127.0.0.1:{port}", process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """gunicorn `app_path` with `workers` sync workers; long requests (exports) allowed."""
+    with support_server.serve(
+        app_path, env, workers, extra_args=("--timeout", "300"), start_timeout=60, stop_timeout=15
+    ) as served:
+        yield served
 
 
 def worker_pids(master_pid: int) -> list[int]:

@@ -15,32 +15,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def gunicorn(
-    database_url: str,
-    instance_path: str,
+def serve(
+    app_path: str,
+    env: dict[str, str],
     workers: int = 2,
-    extra_env: dict | None = None,
     extra_args: tuple[str, ...] = (),
     prefix: tuple[str, ...] = (),
+    start_timeout: float = 30.0,
+    stop_timeout: float = 10.0,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Serve the app with gunicorn; yield (base URL, process) and stop it afterwards.
+    """gunicorn `app_path` on a free loopback port; yield (base URL, master) and stop it afterwards.
 
     `prefix` runs the server under a wrapper command (e.g. setpriv to drop privileges).
     """
     port = free_port()
-    env = {
-        **os.environ,
-        "DASHBOARD_ENV": "testing",
-        "DATABASE_URL": database_url,
-        "DASHBOARD_INSTANCE_PATH": instance_path,
-        **(extra_env or {}),
-    }
     command = [
         *prefix,
         sys.executable,
         "-m",
         "gunicorn",
-        "dashboard.wsgi:app",
+        app_path,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -51,14 +45,34 @@ def gunicorn(
         "warning",
         *extra_args,
     ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
     try:
-        wait_for_port(port, process=process)
+        wait_for_port(port, timeout=start_timeout, process=process)
         yield f"http://127.0.0.1:{port}", process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=stop_timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def gunicorn(
+    database_url: str,
+    instance_path: str,
+    workers: int = 2,
+    extra_env: dict | None = None,
+    extra_args: tuple[str, ...] = (),
+    prefix: tuple[str, ...] = (),
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Serve the dashboard in its testing configuration on this database; yield (base URL, master)."""
+    env = {
+        "DASHBOARD_ENV": "testing",
+        "DATABASE_URL": database_url,
+        "DASHBOARD_INSTANCE_PATH": instance_path,
+        **(extra_env or {}),
+    }
+    with serve("dashboard.wsgi:app", env, workers, extra_args, prefix) as served:
+        yield served
