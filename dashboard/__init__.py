@@ -40,10 +40,12 @@ def create_app(config: type | None = None, overrides: dict[str, Any] | None = No
 
     from . import auth
     from . import errors
+    from . import formats
     from . import security
 
     app.register_blueprint(auth.bp)
     errors.init_app(app)
+    formats.init_app(app)
     security.init_app(app)
 
     from .admin import init_admin

@@ -35,7 +35,7 @@ def set_security_headers(response: Response) -> Response:
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
-    if current_user.is_authenticated and not _is_static():
+    if not _is_static() and current_user.is_authenticated:
         # Account data must not linger in caches, nor come back with the back button after logout.
         response.headers["Cache-Control"] = "no-store"
     if request.is_secure:

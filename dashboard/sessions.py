@@ -27,6 +27,9 @@ STARTED = "_auth_started"  # when the password was first entered for this sessio
 SEEN = "_auth_seen"  # the last request of this session
 CONFIRMED = "_auth_confirmed"  # the last time the password was entered (login or re-auth)
 EXPIRED_MESSAGE = "Your session has expired. Please sign in again."
+# Activity is noted at most once a minute: re-signing and re-sending the cookie on every request
+# costs more than the table's queries, and the idle timeout is 30 minutes.
+SEEN_RESOLUTION_SECONDS = 60
 
 
 def now() -> datetime:
@@ -98,7 +101,9 @@ def enforce_timeouts():
         if request.endpoint == "auth.login":
             return None  # already where the user is being sent
         return current_app.login_manager.unauthorized()
-    session[SEEN] = _stamp()
+    stamp = _stamp()
+    if stamp - float(session[SEEN]) >= SEEN_RESOLUTION_SECONDS:
+        session[SEEN] = stamp
     return None
 
 

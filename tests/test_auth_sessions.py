@@ -39,6 +39,17 @@ def test_idle_timeout(app, make_user, clock):
     assert client.get("/admin/").status_code == 302  # the session is gone, not just refused once
 
 
+def test_activity_is_noted_once_a_minute_not_on_every_request(app, make_user, clock):
+    client = signed_in(app, make_user("admin"))
+    client.get("/admin/")  # the first page after sign-in adds its CSRF token to the session
+    clock.advance(seconds=30)
+    assert "Set-Cookie" not in client.get("/admin/").headers  # nothing new to remember yet
+    clock.advance(seconds=31)
+    assert "Set-Cookie" in client.get("/admin/").headers  # a minute on: the idle clock restarts
+    clock.advance(minutes=29, seconds=30)
+    assert client.get("/admin/").status_code == 200  # 29.5 min since the noted activity
+
+
 def test_idle_timeout_is_configurable(app, make_user, clock):
     app.config["SESSION_IDLE_TIMEOUT"] = timedelta(minutes=5)
     client = signed_in(app, make_user("viewer"))
