@@ -6,22 +6,37 @@
 - `page_rows`: a page of rows, one more than asked for (so "is there a next page?" needs no
   count). Deep pages find their ids first through the sort column's index alone (a deferred
   join: the OFFSET walks a narrow covering index, not the table) and load only those rows.
+- `keyset_rows`: the page after (Next) or before (Previous) a cursor, the last or first row of
+  the page the admin saw, found by seeking the sort index to that row rather than counting off
+  an OFFSET: as fast deep in the table as on the first page, and nothing is skipped or shown
+  twice when rows are added or removed between clicks. `Cursor` is that row's position
+  (sort value and id), carried in the URL as compact base64 JSON and checked on the way in.
 - `sorted_by_index`: on SQLite, when the only filters are low-cardinality columns (role,
   active), walk the sort column's index and stop after one page, rather than letting the
   planner sort every matching row (its estimate for `role = ?` ignores the LIMIT).
 """
 
+import base64
+import binascii
 import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ARRAY
+from sqlalchemy import Boolean
 from sqlalchemy import ColumnElement
+from sqlalchemy import DateTime
 from sqlalchemy import Integer
+from sqlalchemy import String
 from sqlalchemy import bindparam
 from sqlalchemy import column
 from sqlalchemy import func
 from sqlalchemy import literal
 from sqlalchemy import select
 from sqlalchemy import text
+from sqlalchemy import union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import TableClause
@@ -32,6 +47,17 @@ from .models import User
 
 COUNT_CAP = 10_000
 DEFERRED_JOIN_FROM = 500  # offsets from which the page's ids are looked up first
+
+# PostgreSQL only (migration 0004): the id beside every sort column, so a deep OFFSET's
+# deferred join reads its ids from the index alone (SQLite indexes carry the rowid anyway).
+# Outside the models' metadata: see dashboard.search.include_name.
+POSTGRESQL_SORT_INDEXES = {
+    "ix_users_username_id": "(username) INCLUDE (id)",
+    "ix_users_email_id": "(email) INCLUDE (id)",
+    "ix_users_full_name_id": "(full_name, id)",
+    "ix_users_created_at_id": "(created_at, id)",
+    "ix_users_last_login_at_id": "(last_login_at, id)",
+}
 
 
 def capped_count(where: list[ColumnElement[bool]], cap: int | None = None) -> tuple[int, bool]:
@@ -84,6 +110,162 @@ def page_rows(
         statement = select(User).where(User.id.in_(ids.scalar_subquery())).order_by(*order_by)
     rows = list(db.session.scalars(statement))
     return rows[:limit], len(rows) > limit
+
+
+# --- keyset paging: Next and Previous seek to the row next to the page ----------------------
+
+CURSOR_MAX = 800  # characters: the longest email, JSON-escaped and base64'd, still fits
+CURSOR_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
+ID_MAX = 2**63 - 1
+
+
+class BadCursor(ValueError):
+    """A cursor that cannot be decoded or does not fit its sort column."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The position of one row in a sort order: its sort value and its id.
+
+    A page `after` the cursor holds the rows that follow that row (Next); a page `before` it,
+    the rows that precede it (Previous). `sort` is the order the position belongs to
+    ("-email"), so a cursor pasted into another order is recognised as foreign.
+    """
+
+    sort: str
+    value: Any
+    id: int
+    before: bool = False
+
+    @property
+    def param(self) -> str:
+        """The URL parameter that carries it."""
+        return "before" if self.before else "after"
+
+    @property
+    def token(self) -> str:
+        """URL-safe base64 (no padding) of the JSON [sort, value, id]."""
+        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
+        payload = json.dumps([self.sort, value, self.id], separators=(",", ":"), ensure_ascii=False)
+        return base64.urlsafe_b64encode(payload.encode()).rstrip(b"=").decode()
+
+
+def cursor_of(row: User, sort: str, before: bool = False) -> Cursor:
+    """The cursor at `row` in the order `sort`."""
+    return Cursor(sort, getattr(row, sort.lstrip("-")), row.id, before)
+
+
+def decode_cursor(token: str, sort: str, before: bool = False) -> Cursor | None:
+    """The cursor a token carries, its value typed for the sort column; None if it belongs to
+    another order. Raises BadCursor if the token is damaged or its value cannot be that column's.
+    """
+    if len(token) > CURSOR_MAX or not CURSOR_ALPHABET.fullmatch(token):
+        raise BadCursor("not a cursor")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadCursor("not a cursor") from None
+    if not isinstance(data, list) or len(data) != 3 or not isinstance(data[0], str):
+        raise BadCursor("not a cursor")
+    cursor_sort, value, row_id = data
+    if type(row_id) is not int or not 0 < row_id <= ID_MAX:
+        raise BadCursor("bad id")
+    if cursor_sort != sort:
+        return None
+    return Cursor(sort, _typed(User.__table__.c[sort.lstrip("-")], value), row_id, before)
+
+
+def _typed(column, value: Any) -> Any:
+    """`value` as the column's Python type, or BadCursor (never a value of the wrong type)."""
+    if value is None:
+        if not column.nullable:
+            raise BadCursor("empty value")
+        return None
+    if isinstance(column.type, Boolean):
+        if type(value) is not bool:
+            raise BadCursor("not a flag")
+        return value
+    if not isinstance(value, str):
+        raise BadCursor("not text")
+    if isinstance(column.type, DateTime):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise BadCursor("not a time") from None
+        if moment.tzinfo is not None:
+            raise BadCursor("not a stored time")
+        return moment
+    if isinstance(column.type, String):
+        if len(value) > (column.type.length or 0) or "\x00" in value:
+            raise BadCursor("not a stored value")
+        try:
+            value.encode("utf-8")  # a lone surrogate from JSON cannot be sent to the database
+        except UnicodeEncodeError:
+            raise BadCursor("not a stored value") from None
+        return value
+    raise BadCursor("not a sort column")
+
+
+def keyset_rows(
+    where: list[ColumnElement[bool]], cursor: Cursor, limit: int, index: str | None = None
+) -> tuple[list[User], bool]:
+    """(rows, beyond): up to `limit` users next to the cursor, in the list's order, and whether
+    more lie beyond them (after them for a page after the cursor, before them for one before it).
+
+    The rows are those the list's order (column with empty values last, then id) puts right
+    after (or before) the cursor's row, whether or not that row still exists. Each part of the
+    range is a seek in the sort column's index, each limited to a page and then merged: the
+    rows with the cursor's own value and a greater id (`column = value AND id > id`, where
+    values repeat), the rows with a greater value (`column > value`), and the empty values
+    where the order puts them. (A row-value `(column, id) > (value, id)` would be one part, but
+    SQLite seeks only on its first column: through 700,000 'member' rows when sorted by role.)
+    """
+    entity, adapt = _source(index)
+    key = cursor.sort.lstrip("-")
+    column = getattr(entity, key)
+    table_column = User.__table__.c[key]
+    backwards = cursor.sort.startswith("-") != cursor.before  # walking the column downwards
+    nulls_last = not cursor.before  # the list's order puts empty values last; walking back, first
+    where_ = [adapt(clause) for clause in where]
+
+    def beyond(left, right):
+        return left < right if backwards else left > right
+
+    def by(expression):
+        return expression.desc() if backwards else expression.asc()
+
+    filled_order = [by(column)] if table_column.unique else [by(column), by(entity.id)]
+    by_id = [by(entity.id)]
+    parts: list[tuple[list, list]] = []  # (conditions, order): each a seek in one index range
+    if cursor.value is None:
+        parts.append(([column.is_(None), beyond(entity.id, cursor.id)], by_id))
+        if not nulls_last:  # walking back from an empty value: every filled one comes before
+            parts.append(([column.is_not(None)], filled_order))
+    else:
+        value = literal(cursor.value, table_column.type)  # bound, typed as the column
+        if not table_column.unique:  # the cursor's own value, past its id; then the values beyond
+            parts.append(([column == value, beyond(entity.id, cursor.id)], by_id))
+        parts.append(([beyond(column, value)], filled_order))
+        if nulls_last and table_column.nullable:
+            parts.append(([column.is_(None)], by_id))
+    if len(parts) == 1:
+        conditions, order = parts[0]
+        statement = select(entity).where(*where_, *conditions).order_by(*order).limit(limit + 1)
+    else:
+        pieces = [
+            select(entity.id).where(*where_, *conditions).order_by(*order).limit(limit + 1).subquery()
+            for conditions, order in parts
+        ]
+        empty_at = (lambda c: c.nulls_last()) if nulls_last else (lambda c: c.nulls_first())
+        order = [empty_at(by(User.__table__.c[key])), by(User.id)]
+        ids = union_all(*(piece.select() for piece in pieces)).scalar_subquery()
+        statement = select(User).where(User.id.in_(ids)).order_by(*order).limit(limit + 1)
+    rows = list(db.session.scalars(statement))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if cursor.before:
+        rows.reverse()
+    return rows, more
 
 
 class IndexedUsers(TableClause):

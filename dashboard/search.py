@@ -22,6 +22,7 @@ from sqlalchemy import table
 
 from .extensions import db
 from .models import User
+from .paging import POSTGRESQL_SORT_INDEXES
 
 SEARCH_COLUMNS = (User.username, User.email, User.full_name)
 MAX_TERMS = 8
@@ -90,9 +91,10 @@ def match_clause(q: str) -> ColumnElement[bool] | None:
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
-    """Alembic hook: leave the search index's own tables and indexes out of model comparison."""
+    """Alembic hook: leave the search index's own tables and indexes, and PostgreSQL's covering
+    sort indexes (migration 0004), out of model comparison."""
     if type_ == "table" and name is not None:
         return not (name == FTS_TABLE or any(name == FTS_TABLE + s for s in FTS_SHADOW_SUFFIXES))
     if type_ == "index":
-        return name not in TRIGRAM_INDEXES
+        return name not in TRIGRAM_INDEXES and name not in POSTGRESQL_SORT_INDEXES
     return True

@@ -134,6 +134,7 @@ class ListQuery:
     sort: str = "username"
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
+    cursor: paging.Cursor | None = None  # Next/Previous: the row next to the page (keyset)
 
     @classmethod
     def from_args(cls, args) -> "ListQuery":
@@ -156,6 +157,7 @@ class ListQuery:
             raise BadQuery(f"Give a date for 'last login {login}'.")
         created_from = _parse_date(args, "created_from", "Created from")
         created_to = _parse_date(args, "created_to", "Created to")
+        cursor = _parse_cursor(args, sort)
         return cls(
             q=q.strip(),
             roles=tuple(r for r in ROLES if r in role_values),
@@ -167,6 +169,7 @@ class ListQuery:
             sort=sort,
             page=_parse_page(args.get("page")),
             page_size=_parse_page_size(args.get("page_size")),
+            cursor=cursor,
         )
 
     @property
@@ -190,7 +193,13 @@ class ListQuery:
         )
 
     def to_args(self, **overrides: Any) -> list[tuple[str, str]]:
-        """The query as URL parameters (defaults left out), with some values replaced."""
+        """The query as URL parameters (defaults left out), with some values replaced.
+
+        Any change drops the cursor unless a new one is given: a link to another sort, filter or
+        page number starts from that page number.
+        """
+        if overrides and "cursor" not in overrides:
+            overrides["cursor"] = None
         query = replace(self, **overrides) if overrides else self
         pairs: list[tuple[str, str]] = []
         if query.q:
@@ -210,13 +219,16 @@ class ListQuery:
             pairs.append(("sort", query.sort))
         if query.page != 1:
             pairs.append(("page", str(query.page)))
+        if query.cursor is not None:
+            pairs.append((query.cursor.param, query.cursor.token))
         if query.page_size != DEFAULT_PAGE_SIZE:
             pairs.append(("page_size", str(query.page_size)))
         return pairs
 
     def filter_args(self) -> list[tuple[str, str]]:
         """Only the parameters that choose rows (search and filters), for bulk 'all matching'."""
-        return [(k, v) for k, v in self.to_args() if k not in ("sort", "page", "page_size")]
+        placing = ("sort", "page", "page_size", "after", "before")
+        return [(k, v) for k, v in self.to_args() if k not in placing]
 
 
 def _parse_page(raw: str | None) -> int:
@@ -229,6 +241,26 @@ def _parse_page(raw: str | None) -> int:
     if raw.startswith("-"):
         return 1
     return max(1, min(int(raw[:12]), 10**12))
+
+
+def _parse_cursor(args: Mapping[str, str], sort: str) -> paging.Cursor | None:
+    """The Next/Previous position (`after=` or `before=`) for this sort.
+
+    A damaged one is refused (400); one made for another sort is ignored, leaving the page number.
+    """
+    after = (args.get("after") or "").strip()
+    before = (args.get("before") or "").strip()
+    if after and before:
+        raise BadQuery("A page link gives either 'after' or 'before', not both.")
+    if not (after or before):
+        return None
+    try:
+        return paging.decode_cursor(after or before, sort, before=bool(before))
+    except paging.BadCursor:
+        name = "after" if after else "before"
+        raise BadQuery(
+            f"This page link is damaged (its '{name}' value); go back to the list or use the page number."
+        ) from None
 
 
 def _parse_page_size(raw: str | None) -> int:
@@ -314,6 +346,7 @@ class Page:
     query: ListQuery
     exact: bool = True
     more: bool = False
+    keyset: bool = False  # found from a cursor: `more` is what lies beyond, whatever the count says
 
     @property
     def pages(self) -> int:
@@ -325,7 +358,17 @@ class Page:
 
     @property
     def has_next(self) -> bool:
-        return self.more if not self.exact else self.page < self.pages
+        return self.more if self.keyset or not self.exact else self.page < self.pages
+
+    @property
+    def next_cursor(self) -> paging.Cursor | None:
+        """Where Next starts: after this page's last row."""
+        return paging.cursor_of(self.rows[-1], self.query.sort) if self.rows else None
+
+    @property
+    def prev_cursor(self) -> paging.Cursor | None:
+        """Where Previous ends: before this page's first row."""
+        return paging.cursor_of(self.rows[0], self.query.sort, before=True) if self.rows else None
 
     @property
     def first_index(self) -> int:
@@ -352,8 +395,20 @@ def list_users(query: ListQuery) -> Page:
     else:
         total, exact = paging.capped_count(clauses)
     pages = max(1, -(-total // query.page_size))
-    page = min(query.page, pages) if exact else query.page
     index = paging.sort_index_for(query.sort_key, paging.filtered_columns(query))
+    if query.cursor is not None:
+        rows, beyond = paging.keyset_rows(clauses, query.cursor, query.page_size, index)
+        if query.cursor.before and beyond or not query.cursor.before and rows:
+            # Not the first page: the number in the URL is kept for display (at least 2).
+            number = max(2, min(query.page, pages) if exact else query.page)
+            more = True if query.cursor.before else beyond
+            return Page(rows, total, number, query.page_size, replace(query, page=number), exact, more, True)
+        if query.cursor.before and len(rows) == query.page_size:  # exactly the first page
+            return Page(rows, total, 1, query.page_size, replace(query, page=1), exact, True, True)
+        # Nothing after the cursor, or less than a page before it: the page by its number
+        # (the first page for Previous), the position no longer in the URL.
+        query = replace(query, page=1 if query.cursor.before else query.page, cursor=None)
+    page = min(query.page, pages) if exact else query.page
 
     def fetch(number: int) -> tuple[list[User], bool]:
         offset = (number - 1) * query.page_size
