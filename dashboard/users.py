@@ -398,15 +398,16 @@ def list_users(query: ListQuery) -> Page:
     index = paging.sort_index_for(query.sort_key, paging.filtered_columns(query))
     if query.cursor is not None:
         rows, beyond = paging.keyset_rows(clauses, query.cursor, query.page_size, index)
-        if query.cursor.before and beyond or not query.cursor.before and rows:
-            # Not the first page: the number in the URL is kept for display (at least 2).
-            number = max(2, min(query.page, pages) if exact else query.page)
+        if rows:
+            # The number in the URL is kept for display: at least 2 while rows lie before the
+            # page, 1 once Previous reaches the start (then a short page if rows were removed
+            # meanwhile: the rows before the ones on screen, none repeated).
+            start = query.cursor.before and not beyond
+            number = 1 if start else max(2, min(query.page, pages) if exact else query.page)
             more = True if query.cursor.before else beyond
-            return Page(rows, total, number, query.page_size, replace(query, page=number), exact, more, True)
-        if query.cursor.before and len(rows) == query.page_size:  # exactly the first page
-            return Page(rows, total, 1, query.page_size, replace(query, page=1), exact, True, True)
-        # Nothing after the cursor, or less than a page before it: the page by its number
-        # (the first page for Previous), the position no longer in the URL.
+            page_query = replace(query, page=number)
+            return Page(rows, total, number, query.page_size, page_query, exact, more, keyset=True)
+        # Nothing beyond the cursor: the page by its number, the position dropped from the URL.
         query = replace(query, page=1 if query.cursor.before else query.page, cursor=None)
     page = min(query.page, pages) if exact else query.page
 
