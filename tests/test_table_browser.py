@@ -279,3 +279,42 @@ def test_everything_but_live_search_works_without_javascript(
     finally:
         context.close()
     assert stored(app, "plain").full_name == "Plain After"
+
+
+def test_next_and_previous_by_cursor_with_back_forward_and_reload(app, live_server, page, make_user):
+    make_user("admin", username="root")
+    seed(app, 80)
+    sign_in(page, live_server, "root")
+    page.goto(f"{live_server}/admin/user/?page_size=25")
+    first = rows(page).first.get_attribute("id")
+
+    page.locator("#page-next").click()
+    expect(page.locator("#page-of")).to_have_text("Page 2 of 4")
+    page.locator("#page-next").click()
+    expect(page.locator("#page-of")).to_have_text("Page 3 of 4")
+    expect(page).to_have_url(re.compile(r"page=3&after=[\w-]+"))
+    expect(page.locator(".range")).to_have_text("showing 51–75")
+    third = rows(page).first.get_attribute("id")
+
+    # A row removed behind the position shifts nothing: Previous shows the rows just before.
+    with app.app_context():
+        db.session.delete(db.session.scalar(select(User).where(User.username == "person000")))
+        db.session.commit()
+    page.locator("#page-prev").click()
+    expect(page.locator("#page-of")).to_have_text("Page 2 of 4")
+    expect(page).to_have_url(re.compile(r"page=2&before=[\w-]+"))
+    expect(rows(page).last).to_contain_text("person049")
+    second = rows(page).first.get_attribute("id")
+
+    page.go_back()
+    expect(page.locator("#page-of")).to_have_text("Page 3 of 4")
+    expect(rows(page).first).to_have_attribute("id", third)
+    page.go_forward()
+    expect(page.locator("#page-of")).to_have_text("Page 2 of 4")
+    expect(rows(page).first).to_have_attribute("id", second)
+    page.reload()
+    expect(rows(page).first).to_have_attribute("id", second)
+    page.locator("#page-first").click()
+    expect(page.locator("#page-of")).to_have_text("Page 1 of 4")
+    expect(rows(page).first).not_to_have_attribute("id", first)  # person000 is gone
+    expect(rows(page).first).to_contain_text("person001")
