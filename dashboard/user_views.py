@@ -329,7 +329,6 @@ class UserAdmin(StaffOnly, ModelView):
 
     def _write_row(self, user_id: int, write, tried: dict | None) -> Response:
         """Run a row write and answer with the right partial or page for each outcome."""
-        self._user_or_404(user_id)
         try:
             user = write()
         except users.NotFound:
