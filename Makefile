@@ -43,10 +43,12 @@ $(HTMX): package.json package-lock.json
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
-# Debian's Chromium (never a downloaded browser) and PostgreSQL, installed only where missing.
+# Debian's Chromium (never a downloaded browser), PostgreSQL and wrk (the benchmark's load tool),
+# installed only where missing.
 system-test-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium chromium-driver; }
+	@command -v wrk >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq wrk; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		{ $(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql; }
 

@@ -1,9 +1,11 @@
 """Seed N users, serve ours and the Flask-Admin baseline with gunicorn, measure, print the table.
 
 `python -m bench --users 1000000 --backend sqlite|postgresql`. Each scenario is timed with one
-client over a keep-alive connection (p50, p95 of time to last byte), then with 4 clients at once
-(requests per second); the same SQL is replayed straight on the driver (the floor). Ours is
-measured as the HTMX partial and as the full page; the baseline has only full pages.
+client (p50, p95 of time to last byte), then with 4 clients at once (requests per second); the
+same SQL is replayed straight on the driver (the floor). Reads (S1-S5) are timed by wrk; the edits
+(S6, each needing the row's current version) and the export (S7, with the server's memory
+sampled) by a Python client with precise timing. Ours is measured as the HTMX partial and as the
+full page; the baseline has only full pages.
 """
 
 import argparse
@@ -26,6 +28,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from . import floor
+from . import wrk
 from .client import CSRF_RE
 from .client import Client
 from .server import rss_bytes
@@ -53,7 +56,7 @@ class Row:
     floor: float | None = None
     ratio: float | None = None
     notes: list[str] = field(default_factory=list)
-    errors: dict[int, int] = field(default_factory=dict)
+    errors: dict[int | str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +114,24 @@ def four_clients(make_client: Callable[[], Client], send: Callable, seconds: flo
     row.rps4 = sum(counts) / (time.perf_counter() - started)
     for client in clients:
         client.close()
+
+
+def measure_reads(client: Client, base_url: str, path: str, headers: dict, seconds: float, row: Row) -> None:
+    """A GET timed by wrk with one connection, then four; one request first for status and size."""
+    answer = client.request("GET", path, headers=headers)
+    row.size = len(answer.body)
+    if answer.status != 200:
+        row.errors[answer.status] = row.errors.get(answer.status, 0) + 1
+    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    headers = {**headers, "Cookie": cookie} if cookie else dict(headers)
+    one = wrk.run(base_url + path, headers, 1, seconds)
+    four = wrk.run(base_url + path, headers, 4, seconds)
+    row.p50, row.p95, row.rps4 = one.p50_ms, one.p95_ms, four.per_second
+    for figures in (one, four):
+        if figures.non_2xx:
+            row.errors["non-2xx"] = row.errors.get("non-2xx", 0) + figures.non_2xx
+        if figures.socket_errors:
+            row.notes.append(f"{figures.socket_errors} socket errors")
 
 
 def checked(row: Row, expected: tuple[int, ...], request: Callable[[Client], object]) -> Callable:
@@ -364,9 +385,7 @@ def measure_ours(url: str, master_pid: int, ctx: Context, args, app) -> list[Row
     for scenario, path in ours_paths(ctx).items():
         for variant, headers in (("partial", HX), ("full page", {})):
             row = Row(scenario, f"ours {variant}")
-            send = checked(row, (200,), lambda c, p=path, h=headers: c.request("GET", p, headers=h))
-            single_client(main, send, args.seconds, args.max_requests, row)
-            four_clients(another, send, args.seconds, row)
+            measure_reads(main, url, path, headers, args.seconds, row)
             row.floor = floor_ms(
                 app, engine, lambda p=path, h=headers: tester.get(p, headers=h), args.floor_repeat
             )
@@ -411,9 +430,7 @@ def measure_baseline(url: str, master_pid: int, ctx: Context, args, database_url
     main = Client(url)
     for scenario, path in baseline_paths(ctx).items():
         row = Row(scenario, "baseline")
-        send = checked(row, (200,), lambda c, p=path: c.request("GET", p))
-        single_client(main, send, args.seconds, args.max_requests, row)
-        four_clients(lambda: Client(url), send, args.seconds, row)
+        measure_reads(main, url, path, {}, args.seconds, row)
         row.floor = floor_ms(app, engine, lambda p=path: tester.get(p), args.floor_repeat)
         rows.append(row)
     row = Row("S6 save edit", "baseline")

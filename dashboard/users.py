@@ -475,8 +475,9 @@ def parse_changes(form: Mapping[str, str], fields: Iterable[str] = EDITABLE_FIEL
     return changes
 
 
-def _validate(changes: dict[str, Any], own_id: int | None) -> dict[str, Any]:
-    """Normalise and check field values; raises UserError naming every bad field."""
+def _validate(changes: dict[str, Any], current: User | None) -> dict[str, Any]:
+    """Normalise and check field values (for an edit of `current`, or a new user if None);
+    raises UserError naming every bad field."""
     clean: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name in ("username", "full_name", "email", "role"):
@@ -506,8 +507,8 @@ def _validate(changes: dict[str, Any], own_id: int | None) -> dict[str, Any]:
         if not email or len(email) > EMAIL_MAX or not EMAIL_PATTERN.match(email):
             errors["email"] = "Enter a valid email address, like name@example.com."
         else:
-            other = db.session.scalar(select(User.id).where(User.email == email))
-            if other is not None and other != own_id:
+            kept = current is not None and email == current.email  # no query for an unchanged email
+            if not kept and db.session.scalar(select(User.id).where(User.email == email)) is not None:
                 errors["email"] = "Another account already uses that email."
         clean["email"] = email
     if "role" in changes:
@@ -580,7 +581,7 @@ def update_user(
     if not roles.can_write(actor):
         raise Forbidden("Your role cannot change accounts.")
     _check_version(user, version)
-    clean = _validate({k: v for k, v in changes.items() if k in EDITABLE_FIELDS}, user.id)
+    clean = _validate({k: v for k, v in changes.items() if k in EDITABLE_FIELDS}, user)
     before = snapshot_of(user)
     differing = {k: v for k, v in clean.items() if before.get(k) != v}
     denial = roles.edit_denial(actor, user, differing)

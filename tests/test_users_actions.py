@@ -9,6 +9,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
 
+from dashboard import paging
 from dashboard import users
 from dashboard.extensions import db
 from dashboard.models import AuditEntry
@@ -151,6 +152,14 @@ def test_bulk_asks_for_confirmation_stating_the_count(app, admin_client, crowd):
     assert "Deactivate 3 users?" in html
     assert 'name="confirm" value="yes"' in html
     assert snapshot(app) == before
+
+
+def test_bulk_scope_says_the_count_is_capped_when_it_is(admin_client, crowd, monkeypatch):
+    monkeypatch.setattr(paging, "COUNT_CAP", 3)  # 7 users: more than the cap
+    capped = admin_client.get("/admin/user/", headers=HX).get_data(as_text=True)
+    assert 'id="scope-matching"> all 3+ matching</label>' in capped
+    exact = admin_client.get("/admin/user/?role=editor", headers=HX).get_data(as_text=True)
+    assert 'id="scope-matching"> all 1 matching</label>' in exact
 
 
 def test_bulk_on_selected_rows(app, admin_client, crowd):

@@ -157,6 +157,12 @@ def test_save_unknown_id_is_404(admin_client):
     assert response.status_code == 404
 
 
+def test_toggle_unknown_id_is_404(admin_client):
+    data = {"csrf_token": token(admin_client), "version": "1"}
+    response = admin_client.post("/admin/user/row/999999/toggle-active", data=data, headers=HX)
+    assert response.status_code == 404
+
+
 def test_save_without_csrf_is_refused(app, admin_client, member):
     before = snapshot(app)
     response = admin_client.post(

@@ -77,7 +77,7 @@
   // Delegated here rather than an hx-get/hx-post on each of 50 rows, to keep the partial small.
   document.addEventListener("click", function (event) {
     if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || !window.htmx) return;
-    var control = event.target.closest && event.target.closest("#user-rows a.row-link, #user-rows button[form=act]");
+    var control = event.target.closest && event.target.closest("#user-rows a.edit, #user-rows a.del, #user-rows button[form=act]");
     if (!control) return;
     event.preventDefault();
     var row = control.closest("tr");
@@ -107,7 +107,7 @@
       var row = target.isConnected ? target : document.getElementById(target.id);
       if (!row) return;
       if (row.querySelector("[autofocus]")) return; // htmx focuses it
-      var edit = row.querySelector(".edit-link") || row;
+      var edit = row.querySelector("a.edit") || row;
       if (document.activeElement === document.body || !document.activeElement) edit.focus();
     }
     if (target.id === "user-table" && (!document.activeElement || document.activeElement === document.body)) {
@@ -147,7 +147,7 @@
     }
     if (event.key !== "Enter") return;
     if (event.target === row && !row.classList.contains("editing")) {
-      var edit = row.querySelector(".edit-link");
+      var edit = row.querySelector("a.edit");
       if (edit) {
         event.preventDefault();
         edit.click();
