@@ -11,7 +11,9 @@ full page; the baseline has only full pages.
 import argparse
 import collections
 import contextlib
+import html
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -170,6 +172,17 @@ def baseline_paths(ctx: Context) -> dict[str, str]:
         "S4 editor & active": f"/admin/user/?flt0_{ROLE_FILTER}=editor&flt1_{ACTIVE_FILTER}=1",
         "S5 sort -email": "/admin/user/?sort=1&desc=1",
     }
+
+
+NEXT_LINK = re.compile(r'id="page-next"[^>]*?href="([^"]+)"')
+
+
+def next_link(client: Client, path: str) -> str:
+    """The pager's Next link on the page at `path` (what a user clicks to go one page deeper)."""
+    found = NEXT_LINK.search(client.request("GET", path, headers=HX).text)
+    if not found:
+        raise SystemExit(f"no Next link on {path}")
+    return html.unescape(found.group(1))
 
 
 OURS_EXPORT = "/admin/user/export.csv?role=editor&active=yes"
@@ -391,6 +404,17 @@ def measure_ours(url: str, master_pid: int, ctx: Context, args, app) -> list[Row
             )
             rows.append(row)
 
+    # A user deep in the table gets there by a link: Next from the middle page (keyset, where
+    # the page number alone means an OFFSET).
+    following = next_link(main, ours_paths(ctx)["S2 middle page"])
+    for variant, headers in (("partial", HX), ("full page", {})):
+        row = Row("S2 middle page", f"ours {variant}, Next link")
+        measure_reads(main, url, following, headers, args.seconds, row)
+        row.floor = floor_ms(
+            app, engine, lambda p=following, h=headers: tester.get(p, headers=h), args.floor_repeat
+        )
+        rows.append(row)
+
     for variant, htmx, expected in (("partial", True, (200,)), ("full page", False, (303,))):
         row = Row("S6 save edit", f"ours {variant}")
         send = checked(row, expected, ours_edit(ctx, htmx))
@@ -540,7 +564,14 @@ def main(argv: list[str] | None = None) -> None:
             with app.app_context():
                 db.engine.dispose()
     order = {name: i for i, name in enumerate(dict.fromkeys(r.scenario for r in rows))}
-    variants = {"ours partial": 0, "ours": 0, "ours full page": 1, "baseline": 2}
+    variants = {
+        "ours partial": 0,
+        "ours": 0,
+        "ours full page": 1,
+        "ours partial, Next link": 2,
+        "ours full page, Next link": 3,
+        "baseline": 4,
+    }
     rows.sort(key=lambda r: (order[r.scenario], variants[r.variant]))
     add_ratios(rows)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
