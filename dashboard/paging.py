@@ -256,8 +256,10 @@ def keyset_rows(
             select(entity.id).where(*where_, *conditions).order_by(*order).limit(limit + 1).subquery()
             for conditions, order in parts
         ]
-        empty_at = (lambda c: c.nulls_last()) if nulls_last else (lambda c: c.nulls_first())
-        order = [empty_at(by(User.__table__.c[key])), by(User.id)]
+        merged = by(User.__table__.c[key])
+        if table_column.nullable:
+            merged = merged.nulls_last() if nulls_last else merged.nulls_first()
+        order = [merged, by(User.id)]
         ids = union_all(*(piece.select() for piece in pieces)).scalar_subquery()
         statement = select(User).where(User.id.in_(ids)).order_by(*order).limit(limit + 1)
     rows = list(db.session.scalars(statement))
