@@ -442,7 +442,9 @@ def count_users() -> int:
 
 
 def get_user(user_id: int) -> User:
-    """The user with this id; raises NotFound."""
+    """The user with this id; raises NotFound (also for an id no row can have, like 2**63)."""
+    if not 0 < user_id <= paging.ID_MAX:
+        raise NotFound(user_id)
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound(user_id)

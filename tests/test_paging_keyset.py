@@ -225,6 +225,9 @@ def test_links_that_change_the_view_drop_the_cursor(crowd, client_as):
     assert not re.search(r'name="f_(?:after|before|page|sort)"', html)
     # Writes answer with the table at the same position: the form's `back` keeps the cursor.
     assert re.search(r'name="back" value="[^"]*after=', html)
+    # Each row's no-JS links return by page number (a cursor in every row would bloat the page).
+    row_links = re.findall(r'<a class="(?:edit|del)" href="([^"]+)"', html)
+    assert row_links and all("after=" not in link and "page=2" in link for link in row_links)
 
 
 def test_the_cursor_round_trips_through_the_url(crowd):

@@ -157,6 +157,14 @@ def test_save_unknown_id_is_404(admin_client):
     assert response.status_code == 404
 
 
+@pytest.mark.parametrize("user_id", [2**63, 10**30])
+def test_ids_beyond_64_bits_are_404_not_500(admin_client, user_id):
+    data = {"csrf_token": token(admin_client), "version": "1"}
+    for path in ("", "/toggle-active", "/delete"):
+        assert admin_client.post(f"/admin/user/row/{user_id}{path}", data=data, headers=HX).status_code == 404
+    assert admin_client.get(f"/admin/user/row/{user_id}/edit", headers=HX).status_code == 404
+
+
 def test_toggle_unknown_id_is_404(admin_client):
     data = {"csrf_token": token(admin_client), "version": "1"}
     response = admin_client.post("/admin/user/row/999999/toggle-active", data=data, headers=HX)
