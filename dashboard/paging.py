@@ -3,6 +3,8 @@
 - `capped_count`: the exact number of matches up to COUNT_CAP, else "more than COUNT_CAP" (one
   index walk of at most COUNT_CAP + 1 entries instead of a scan of every match per keystroke);
   `exact_count` gives the full figure when asked for.
+- `counted_page`: a search's page and its exact count from one statement (when the capped
+  number of matches is not exceeded).
 - `page_rows`: a page of rows, one more than asked for (so "is there a next page?" needs no
   count). Deep pages find their ids first through the sort column's index alone (a deferred
   join: the OFFSET walks a narrow covering index, not the table) and load only those rows.
@@ -77,6 +79,49 @@ def matching_ids(where: list[ColumnElement[bool]], cap: int | None = None) -> li
     cap = COUNT_CAP if cap is None else cap
     ids = list(db.session.scalars(select(User.id).where(*where).limit(cap + 1)))
     return ids if len(ids) <= cap else None
+
+
+@dataclass
+class CountedPage:
+    """A page of a search's matches, with how many there are in all."""
+
+    rows: list[User]
+    more: bool
+    total: int
+
+
+def counted_page(
+    where: list[ColumnElement[bool]],
+    order_by: list,
+    sort_column,
+    offset: int,
+    limit: int,
+    cap: int | None = None,
+) -> CountedPage | None:
+    """For a search: its matches counted, sorted and paged in one pass, if at most `cap`.
+
+    Every candidate the search index offers is read once to check it (the index narrows, the
+    row decides); the matches' ids and sort values are then counted by a window and sorted, and
+    only the page's rows are loaded, rather than finding the matches once to count and looking
+    every one up again to sort. None when more than `cap` match (count and page them the capped
+    way); a page past the last match has no rows and total 0.
+    """
+    cap = COUNT_CAP if cap is None else cap
+    matches = select(User.id, sort_column).where(*where).limit(cap + 1).subquery()
+    adapt = ClauseAdapter(matches).traverse
+    ranked = (
+        select(matches.c.id, func.count().over())
+        .order_by(*(adapt(clause) for clause in order_by))
+        .limit(limit + 1)
+        .offset(offset)
+    )
+    found = db.session.execute(ranked).all()
+    total = found[0][1] if found else 0
+    if total > cap:
+        return None
+    ids = [row[0] for row in found[:limit]]
+    rows = list(db.session.scalars(select(User).where(User.id.in_(ids)).order_by(*order_by))) if ids else []
+    return CountedPage(rows, len(found) > limit, total)
 
 
 def ids_clause(ids: list[int]) -> ColumnElement[bool]:

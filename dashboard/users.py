@@ -389,6 +389,12 @@ def list_users(query: ListQuery) -> Page:
     request scans every match; only a page beyond the capped count asks for the exact figure.
     """
     clauses = filter_clauses(query)
+    if query.q and query.cursor is None:  # a search: count and page it in one pass if it can be
+        offset = (query.page - 1) * query.page_size
+        sort_column = getattr(User, query.sort_key)
+        found = paging.counted_page(clauses, _order_by(query), sort_column, offset, query.page_size)
+        if found is not None and (found.rows or query.page == 1):
+            return Page(found.rows, found.total, query.page, query.page_size, query, True, found.more)
     ids = paging.matching_ids(clauses) if query.q else None
     if ids is not None:  # a search with few matches: count them and page them by primary key
         total, exact, clauses = len(ids), True, [paging.ids_clause(ids)]

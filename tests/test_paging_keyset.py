@@ -103,15 +103,24 @@ def ids(page: users.Page) -> list[int]:
 
 
 @pytest.mark.parametrize("sort", ALL_SORTS)
-@pytest.mark.parametrize("filters", [{}, {"role": "member"}, {"active": "yes", "role": "editor"}])
+@pytest.mark.parametrize(
+    "filters", [{}, {"role": "member"}, {"active": "yes", "role": "editor"}, {"q": "ann"}, {"q": "GUS e"}]
+)
 def test_next_and_previous_show_what_offset_shows_for_that_page(crowd, monkeypatch, sort, filters):
-    monkeypatch.setattr(paging, "COUNT_CAP", 40)  # unfiltered lists are capped, filtered ones exact
+    # Unfiltered lists are capped, filtered ones exact; a search's ~37 matches are counted and
+    # paged in one pass (paging.counted_page) by number, and by cursor among their ids.
+    monkeypatch.setattr(paging, "COUNT_CAP", 40)
     args = {**filters, "sort": sort, "page_size": "25"}
+    terms = filters.get("q", "").lower().split()
+
+    def found(u: User) -> bool:
+        return all(any(t in v.lower() for v in (u.username, u.email, u.full_name)) for t in terms)
+
     with crowd.app_context():
         wanted = [
             u
             for u in db.session.scalars(db.select(User))
-            if u.role == filters.get("role", u.role) and ("active" not in filters or u.is_active)
+            if u.role == filters.get("role", u.role) and ("active" not in filters or u.is_active) and found(u)
         ]
         expected = [u.id for u in sorted(wanted, key=order_key(sort))]
         numbered = [by_number(args, 1)]
