@@ -98,7 +98,7 @@ def postgresql_cells() -> list[ColumnElement]:
 
 def _postgresql_blocks(connection: Connection, query: users.ListQuery) -> Iterator[bytes]:
     statement = _matching(postgresql_cells(), query)
-    compiled = statement.compile(dialect=connection.dialect)
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
     copy_sql = f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)"
     driver_connection = connection.connection.driver_connection
     with driver_connection.cursor() as cursor, cursor.copy(copy_sql, compiled.params) as copy:
