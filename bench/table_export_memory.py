@@ -41,4 +41,5 @@ if __name__ == "__main__":
         measure(int(sys.argv[2]))
     else:
         for limit in [int(a) for a in sys.argv[1:]] or [1_000, 100_000, 1_000_000]:
-            subprocess.run([sys.executable, "-m", "bench.table_export_memory", "--one", str(limit)], check=True)
+            command = [sys.executable, "-m", "bench.table_export_memory", "--one", str(limit)]
+            subprocess.run(command, check=True)

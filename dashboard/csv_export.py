@@ -22,6 +22,7 @@ Memory stays flat: rows come off a streaming cursor (COPY streams row by row) in
 
 import csv
 import io
+import sqlite3
 from collections.abc import Iterator
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -149,12 +150,11 @@ def _may_start_like_formula(text: ColumnElement[str]) -> ColumnElement[bool]:
 def sqlite_line() -> ColumnElement[bytes]:
     """A users row as MARKER? id 0xFF username 0xFF ... last_login_at 0xFE, as a blob."""
     flagged = or_(User.id < 0, *(_may_start_like_formula(getattr(User, name)) for name in TEXT))
-    line_format = b"%s%d" + SEPARATOR + SEPARATOR.join([b"%s"] * 5 + [b"%.19s"] * 2) + LINE_END
-    values = {
-        "id": User.id,
-        "is_active": case((User.is_active, "yes"), else_="no"),
-    }
-    arguments = [values.get(name, getattr(User, name)) for name in users.EXPORT_COLUMNS]
+    formats = {"id": b"%d", "created_at": b"%.19s", "last_login_at": b"%.19s"}
+    cells = SEPARATOR.join(formats.get(name, b"%s") for name in users.EXPORT_COLUMNS)
+    line_format = b"%s" + cells + LINE_END  # the first %s: the marker, or nothing
+    yes_no = case((User.is_active, "yes"), else_="no")
+    arguments = [yes_no if name == "is_active" else getattr(User, name) for name in users.EXPORT_COLUMNS]
     # Times are stored as 'YYYY-MM-DD HH:MM:SS.ffffff': %.19s drops the fraction; NULL gives ''.
     marker = case((flagged, MARKER.decode()), else_="")
     return cast(func.printf(literal(line_format, LargeBinary), marker, *arguments), LargeBinary)
@@ -177,7 +177,7 @@ def _sqlite_blocks(connection: Connection, query: users.ListQuery) -> Iterator[b
 
 
 @contextmanager
-def _small_page_cache(driver_connection) -> Iterator[None]:
+def _small_page_cache(driver_connection: sqlite3.Connection) -> Iterator[None]:
     """Shrink this connection's page cache for the export, then give it back its size.
 
     SQLite sizes the sorter's memory by the page cache (config.SQLITE_CACHE_KIB, 32 MB), so with
@@ -194,6 +194,7 @@ def _small_page_cache(driver_connection) -> Iterator[None]:
 
 
 def _finished(lines: bytes) -> bytes:
+    """Lines whose values need no care: the separators become , and CRLF."""
     return lines.replace(SEPARATOR, b",").replace(LINE_END, b"\r\n")
 
 
