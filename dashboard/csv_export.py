@@ -94,7 +94,9 @@ def postgresql_cells() -> list[ColumnElement]:
         elif name == "is_active":
             cells.append(case((column.is_(True), "yes"), else_="no"))
         elif name in ("created_at", "last_login_at"):
-            cells.append(func.to_char(column, "YYYY-MM-DD HH24:MI:SS"))  # NULL stays NULL
+            # 'YYYY-MM-DD HH:MM:SS' under DateStyle ISO (set for the export); NULL stays NULL.
+            # A third of the cost of to_char(column, 'YYYY-MM-DD HH24:MI:SS').
+            cells.append(cast(func.date_trunc("second", column), String))
         else:
             cells.append(column)
     return cells
@@ -105,6 +107,7 @@ def _postgresql_blocks(connection: Connection, query: users.ListQuery) -> Iterat
     compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
     copy_sql = f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)"
     driver_connection = connection.connection.driver_connection
+    driver_connection.execute("SET LOCAL DateStyle = 'ISO, MDY'")  # until the transaction ends
     with driver_connection.cursor() as cursor, cursor.copy(copy_sql, compiled.params):
         # psycopg's Copy.read() costs ~10 us a row (a generator and a wait per message): read
         # the rows straight from libpq instead, blocking, one message (one row) per call.

@@ -155,3 +155,19 @@ def test_sqlite_export_gives_the_page_cache_back(app, backend):
         list(blocks)
         assert (during, cache_size()) == (-csv_export.EXPORT_CACHE_KIB, before)
         assert before != during
+
+
+def test_postgresql_times_do_not_depend_on_the_sessions_datestyle(app, backend):
+    """Times are written as YYYY-MM-DD HH:MM:SS even where the server's DateStyle is not ISO."""
+    if backend != "postgresql":
+        pytest.skip("DateStyle is PostgreSQL's; SQLite stores times as ISO text")
+    with app.app_context():
+        from dashboard import seed
+
+        seed.seed_users(20)
+        query = users.ListQuery()
+        reference = "".join(python_csv_lines(query))
+        db.session.connection().exec_driver_sql("SET DateStyle = 'German'")
+        fast = b"".join(csv_export.csv_blocks(query)).decode()
+        db.session.rollback()
+    assert fast == reference and "-" in fast.splitlines()[1]
