@@ -78,7 +78,8 @@ def _matching(cells: list[ColumnElement], query: users.ListQuery) -> Select:
 
 def _neutralised(text: ColumnElement[str]) -> ColumnElement[str]:
     """users.neutralise_cell in SQL; '' becomes NULL, which COPY writes as nothing."""
-    starts = func.left(text, 1).in_(users.FORMULA_STARTS)
+    # ascii() is the first character's code point (0 for ''): cheaper than left(text, 1) IN.
+    starts = func.ascii(text).in_([ord(start) for start in users.FORMULA_STARTS])
     return func.nullif(case((starts, literal("'") + text), else_=text), "")
 
 
