@@ -1,8 +1,9 @@
 """Peak memory of the CSV export as the row count grows (it should stay flat).
 
-Usage: DASHBOARD_INSTANCE_PATH=/tmp/big .venv/bin/python bench/table_export_memory.py [limit ...]
+Usage: DASHBOARD_INSTANCE_PATH=/tmp/big .venv/bin/python -m bench.table_export_memory [limit ...]
 (or DATABASE_URL=postgresql+psycopg://...). Each limit runs in a fresh process and streams the
-export of every user whose id is at most `limit` through the real view, discarding the bytes.
+export (csv_export.csv_blocks, in the list's default order) of every user whose id is at most
+`limit`, discarding the bytes. The peak RSS should not grow with the limit.
 """
 
 import resource
@@ -12,8 +13,9 @@ import time
 
 
 def measure(limit: int) -> None:
-    """Stream the export for ids <= limit through the Flask test client; print rows, MB, seconds."""
+    """Stream the export for ids <= limit in a request context; print rows, MB, seconds."""
     from dashboard import create_app
+    from dashboard import csv_export
     from dashboard import users
     from dashboard.extensions import db
     from dashboard.models import User
@@ -22,13 +24,11 @@ def measure(limit: int) -> None:
     real_clauses = users.filter_clauses
     users.filter_clauses = lambda query: [*real_clauses(query), User.id <= limit]
     with app.test_request_context("/admin/user/export.csv"):
-        from dashboard.user_views import _csv_lines
-
         start = time.perf_counter()
         lines = 0
         size = 0
-        for chunk in _csv_lines(users.ListQuery()):
-            lines += chunk.count("\n")
+        for chunk in csv_export.csv_blocks(users.ListQuery()):
+            lines += chunk.count(b"\n")
             size += len(chunk)
         elapsed = time.perf_counter() - start
         db.session.remove()
@@ -41,4 +41,5 @@ if __name__ == "__main__":
         measure(int(sys.argv[2]))
     else:
         for limit in [int(a) for a in sys.argv[1:]] or [1_000, 100_000, 1_000_000]:
-            subprocess.run([sys.executable, __file__, "--one", str(limit)], check=True)
+            command = [sys.executable, "-m", "bench.table_export_memory", "--one", str(limit)]
+            subprocess.run(command, check=True)
