@@ -41,6 +41,8 @@ def test_bench_runs_and_prints_every_scenario(backend, request):
             p50, p95, rps, size, floor_ms, *_ = (cell.strip() for cell in line.group(1).split("|"))
             for cell in (p50, p95, rps, size, floor_ms):
                 assert re.fullmatch(NUMBER, cell), f"{scenario} / {variant}: {line.group(0)}"
+            # Every timing measured something (a run in which no request completed reads 0).
+            assert float(p50) > 0 and float(rps.replace(",", "")) > 0, line.group(0)
     for variant in ("ours partial, Next link", "ours full page, Next link"):
         assert re.search(rf"^\| S2 middle page +\| {variant} +\| {NUMBER} ", table, re.MULTILINE), variant
     export = re.search(r"^\| S7 CSV export +\| ours +\|.*rows/s; RSS \+[\d.]+ MB", table, re.MULTILINE)
