@@ -54,7 +54,6 @@ class Permissions:
         self.can_delete = actor.role == "admin"
         self.assignable = roles.assignable_roles(actor)
         self.actor_id = actor.id
-        self.actor_role = actor.role
         # Rows whose role is in this set get Edit and the toggle (the server checks again on save);
         # a set, so the table tests membership per row rather than calling a method 50 times.
         if not self.can_write:

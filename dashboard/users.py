@@ -2,7 +2,6 @@
 
 import re
 from collections.abc import Iterable
-from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -315,11 +314,6 @@ def _order_by(query: ListQuery) -> list:
     return [direction, User.id.desc() if query.descending else User.id.asc()]
 
 
-def _ordered(statement: Select, query: ListQuery) -> Select:
-    """Order by the query's column (empty values last either way), then id for a stable order."""
-    return statement.order_by(*_order_by(query))
-
-
 def matching(query: ListQuery) -> Select:
     """SELECT the users the query matches, unordered."""
     return select(User).where(*filter_clauses(query))
@@ -389,13 +383,16 @@ def list_users(query: ListQuery) -> Page:
     request scans every match; only a page beyond the capped count asks for the exact figure.
     """
     clauses = filter_clauses(query)
+    more_than_cap = False
     if query.q and query.cursor is None:  # a search: count and page it in one pass if it can be
         offset = (query.page - 1) * query.page_size
         sort_column = getattr(User, query.sort_key)
         found = paging.counted_page(clauses, _order_by(query), sort_column, offset, query.page_size)
         if found is not None and (found.rows or query.page == 1):
             return Page(found.rows, found.total, query.page, query.page_size, query, True, found.more)
-    ids = paging.matching_ids(clauses) if query.q else None
+        more_than_cap = found is None
+    # A search already known to match more than the cap is not run again just to learn that.
+    ids = paging.matching_ids(clauses) if query.q and not more_than_cap else None
     if ids is not None:  # a search with few matches: count them and page them by primary key
         total, exact, clauses = len(ids), True, [paging.ids_clause(ids)]
     else:
@@ -809,14 +806,3 @@ def neutralise_cell(value: Any) -> str:
     if text.startswith(FORMULA_STARTS):
         return "'" + text
     return text
-
-
-def export_rows(query: ListQuery, chunk: int = 1000) -> Iterator[tuple[Any, ...]]:
-    """Every row the query matches, in its order, streamed from a server-side cursor."""
-    columns = [getattr(User, name) for name in EXPORT_COLUMNS]
-    statement = _ordered(select(*columns).where(*filter_clauses(query)), query)
-    result = db.session.execute(statement.execution_options(yield_per=chunk, stream_results=True))
-    try:
-        yield from result
-    finally:
-        result.close()
